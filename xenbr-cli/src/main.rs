@@ -1,0 +1,2 @@
+//! The `xenbr` command.
+fn main() {}

@@ -1,0 +1,16 @@
+//! xenbr-core: what Xen's `network-bridge` and `vif-bridge` hotplug scripts do
+//! on a Linux dom0, as transactions over rtnetlink that either complete or
+//! leave the host exactly as it was.
+//!
+//! The shape: a request is turned, by pure functions, into a plan (a list of
+//! typed operations) computed from a snapshot of the kernel's state; a
+//! transaction executes the plan over rtnetlink, journals each step's undo
+//! first, verifies the result, and rolls back on any failure.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod names;
+pub mod xen;
+
+pub use error::{Error, ErrorKind, Result};
+pub use names::{IfName, IpNet, MacAddr, Mtu, ValueError};

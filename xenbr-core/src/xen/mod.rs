@@ -1,0 +1,1 @@
+//! Xen's own formats and services: xl vif specs, xend-config.sxp, XenStore.
