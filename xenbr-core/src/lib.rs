@@ -9,8 +9,20 @@
 #![warn(missing_docs)]
 
 pub mod error;
+mod host;
+pub mod journal;
 pub mod names;
+pub mod netlink;
+pub mod op;
+pub mod plan;
+pub mod sandbox;
+pub mod state;
+pub mod txn;
 pub mod xen;
 
 pub use error::{Error, ErrorKind, Result};
+pub use host::{has_cap_net_admin, in_named_netns, Host, Recovered};
 pub use names::{IfName, IpNet, MacAddr, Mtu, ValueError};
+pub use op::Op;
+pub use plan::Plan;
+pub use state::Snapshot;

@@ -83,6 +83,11 @@ impl IfName {
         Ok(IfName(s.to_string()))
     }
 
+    /// A name as the kernel reported it, taken as it is.
+    pub(crate) fn from_kernel(s: String) -> Self {
+        IfName(s)
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0

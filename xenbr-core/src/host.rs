@@ -1,0 +1,232 @@
+//! [`Host`]: one network namespace and its state directory, the handle every
+//! front end (CLI, C ABI, Rust callers) goes through.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::journal::{self, Unfinished};
+use crate::netlink::Socket;
+use crate::plan::Plan;
+use crate::state::Snapshot;
+use crate::txn::{self, Applied, StateDir};
+
+/// A network namespace to work in, with its state directory.
+pub struct Host {
+    sock: Socket,
+    dir: StateDir,
+    lock_timeout: Duration,
+}
+
+/// What [`Host::recover`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovered {
+    /// There was no unfinished transaction.
+    Nothing,
+    /// The transaction described was undone and its journal removed.
+    Undone {
+        /// What it had been doing.
+        what: String,
+        /// Its process id.
+        pid: u32,
+        /// How many steps' undo were replayed.
+        steps: usize,
+    },
+}
+
+/// True when this process has CAP_NET_ADMIN in its user namespace.
+pub fn has_cap_net_admin() -> bool {
+    const CAP_NET_ADMIN: u32 = 12;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+}
+
+/// Runs `f` with the calling thread in the network namespace at
+/// `/run/netns/NAME` (as `ip -n NAME` does), then moves the thread back.
+pub fn in_named_netns<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let op = format!("enter network namespace {name}");
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(Error::invalid(
+            op,
+            "a namespace name is one path component of /run/netns",
+        ));
+    }
+    let target = File::open(format!("/run/netns/{name}")).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::not_found(&op, format!("/run/netns/{name}")),
+        _ => Error::io(&op, e),
+    })?;
+    let home = File::open("/proc/thread-self/ns/net").map_err(|e| Error::io(&op, e))?;
+    let enter = |fd: &File, what: &str| {
+        // SAFETY: setns on namespace file descriptors we own.
+        if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(match e.raw_os_error() {
+                Some(libc::EPERM) => Error::Permission {
+                    op: what.to_string(),
+                    needs: "CAP_SYS_ADMIN".into(),
+                },
+                _ => Error::io(what, e),
+            });
+        }
+        Ok(())
+    };
+    enter(&target, &op)?;
+    let out = f();
+    enter(&home, "return to the original network namespace")?;
+    out
+}
+
+impl Host {
+    /// The current network namespace, with its default state directory
+    /// (`XENBR_STATE_DIR`, else `/run/xenbr`, see [`StateDir::default_for`]).
+    pub fn open() -> Result<Host> {
+        Ok(Host {
+            sock: Socket::open()?,
+            dir: StateDir::default_for(None),
+            lock_timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// The network namespace `/run/netns/NAME` (`ip -n NAME`), with its own
+    /// state directory. Only this handle's socket lives there; the calling
+    /// thread is back in its own namespace when this returns.
+    pub fn open_netns(name: &str) -> Result<Host> {
+        let sock = in_named_netns(name, Socket::open)?;
+        Ok(Host {
+            sock,
+            dir: StateDir::default_for(Some(name)),
+            lock_timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// Uses `dir` as the state directory.
+    pub fn with_state_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Host {
+        self.dir = StateDir::at(dir);
+        self
+    }
+
+    /// Waits at most `t` for another xenbr's lock.
+    pub fn with_lock_timeout(mut self, t: Duration) -> Host {
+        self.lock_timeout = t;
+        self
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &StateDir {
+        &self.dir
+    }
+
+    /// Reads links, addresses and routes (`ip link; ip addr; ip route show table all`).
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
+        self.sock.snapshot()
+    }
+
+    /// The journal of an unfinished transaction, if one was cut off.
+    pub fn unfinished(&self) -> Result<Option<Unfinished>> {
+        journal::read(self.dir.path())
+    }
+
+    /// Plans with `planner` from a fresh snapshot and the state records, and
+    /// applies the plan as one transaction, all under the lock. The planner
+    /// returns the plan and, optionally, new records to store on success.
+    pub fn transact<T>(
+        &mut self,
+        what: &str,
+        planner: impl FnOnce(&Snapshot, Option<&str>) -> Result<(Plan, Option<Option<String>>, T)>,
+    ) -> Result<(Applied, T)> {
+        let _lock = self
+            .dir
+            .lock(self.lock_timeout)
+            .map_err(|e| e.context(what))?;
+        self.refuse_unfinished(what)?;
+        let before = self.sock.snapshot()?;
+        let records = self.dir.read_records()?;
+        let (plan, new_records, extra) = planner(&before, records.as_deref())?;
+        if !plan.is_empty() && !has_cap_net_admin() {
+            return Err(Error::Permission {
+                op: what.to_string(),
+                needs: "CAP_NET_ADMIN (run as root)".into(),
+            });
+        }
+        let applied = txn::run(&mut self.sock, &self.dir, what, &before, &plan, new_records)
+            .map_err(|e| e.context(what))?;
+        Ok((applied, extra))
+    }
+
+    /// Plans without applying: what `xenbr plan` shows. Takes no lock.
+    pub fn preview<T>(
+        &mut self,
+        planner: impl FnOnce(&Snapshot, Option<&str>) -> Result<(Plan, T)>,
+    ) -> Result<(Plan, T)> {
+        let before = self.sock.snapshot()?;
+        let records = self.dir.read_records()?;
+        planner(&before, records.as_deref())
+    }
+
+    fn refuse_unfinished(&self, what: &str) -> Result<()> {
+        if let Some(u) = self.unfinished()? {
+            let who = if u.owner_alive() {
+                "still running"
+            } else {
+                "no longer running"
+            };
+            return Err(Error::conflict(
+                what,
+                format!(
+                    "an unfinished transaction ({:?}, pid {} {who}) left a journal in {}; run `xenbr recover` first",
+                    u.what,
+                    u.pid,
+                    self.dir.path().display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Undoes a transaction that was cut off (the process killed half-way),
+    /// restoring the host and the state records to what they were before it,
+    /// then removes its journal. Safe to run at any time.
+    pub fn recover(&mut self) -> Result<Recovered> {
+        let what = "recover";
+        let _lock = self
+            .dir
+            .lock(self.lock_timeout)
+            .map_err(|e| e.context(what))?;
+        let Some(u) = self.unfinished()? else {
+            return Ok(Recovered::Nothing);
+        };
+        if !has_cap_net_admin() {
+            return Err(Error::Permission {
+                op: what.into(),
+                needs: "CAP_NET_ADMIN (run as root)".into(),
+            });
+        }
+        let failures = txn::replay(&mut self.sock, &u.undo, &u.created);
+        if !failures.is_empty() {
+            return Err(Error::RollbackFailed {
+                cause: Box::new(Error::conflict(
+                    what,
+                    format!(
+                        "undoing the unfinished transaction {:?} (pid {})",
+                        u.what, u.pid
+                    ),
+                )),
+                failures,
+            });
+        }
+        self.dir.write_records(u.records_before.as_deref())?;
+        journal::remove(&journal::Journal::path_in(self.dir.path()))?;
+        Ok(Recovered::Undone {
+            what: u.what,
+            pid: u.pid,
+            steps: u.undo.len(),
+        })
+    }
+}

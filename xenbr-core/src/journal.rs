@@ -1,0 +1,246 @@
+//! The write-ahead undo log of a transaction: `journal` in the state
+//! directory, one JSON object per line, synced to disk before the steps it
+//! covers are sent. It exists only while a transaction runs; finding one means
+//! a transaction was cut off, and [`crate::Host::recover`] replays its undo.
+//!
+//! Lines: a `begin` (what, who, when, and the state records as they were),
+//! then `undo` entries (a step's undo ops with the kernel indices of the links
+//! they name, as known when written), and `created` entries (the index of a
+//! link the transaction created, learnt after creating it). A torn last line,
+//! from a crash during a write, is ignored: its steps had not been sent.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::names::IfName;
+use crate::op::Op;
+
+/// An op with the kernel indices of the links it names, as known when the
+/// entry was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundOp {
+    /// The op.
+    pub op: Op,
+    /// `(name, index)` for each link the op names whose index was known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at: Vec<(IfName, u32)>,
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// The transaction started.
+    Begin {
+        /// What it was doing ("start netdev=eth0 bridge=xenbr0").
+        what: String,
+        /// The process that ran it.
+        pid: u32,
+        /// Seconds since the epoch.
+        started: u64,
+        /// The state records file before the transaction (`None`: absent).
+        records_before: Option<String>,
+    },
+    /// The undo of one step, to be applied in order.
+    Undo {
+        /// The step's number, from 1.
+        step: usize,
+        /// The undo ops.
+        ops: Vec<BoundOp>,
+    },
+    /// A link the transaction created, and its index.
+    Created {
+        /// Its name when created.
+        name: IfName,
+        /// Its index.
+        index: u32,
+    },
+}
+
+/// An open journal, being written.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    line: Vec<u8>,
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("sync directory {}", dir.display()), e))
+}
+
+impl Journal {
+    /// The journal's path in state directory `dir`.
+    pub fn path_in(dir: &Path) -> PathBuf {
+        dir.join("journal")
+    }
+
+    /// Creates the journal with its `begin` line, durably. Fails if one exists.
+    pub fn begin(dir: &Path, what: &str, records_before: Option<String>) -> Result<Journal> {
+        let path = Self::path_in(dir);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("create journal {}", path.display()), e))?;
+        let mut j = Journal {
+            file,
+            path,
+            line: Vec::with_capacity(4096),
+        };
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        j.append(&[Entry::Begin {
+            what: what.into(),
+            pid: std::process::id(),
+            started,
+            records_before,
+        }])?;
+        sync_dir(dir)?;
+        Ok(j)
+    }
+
+    /// Appends entries and syncs them to disk before returning.
+    pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
+        self.line.clear();
+        for e in entries {
+            serde_json::to_writer(&mut self.line, e)
+                .map_err(|e| Error::internal("write journal", e))?;
+            self.line.push(b'\n');
+        }
+        let op = || format!("write journal {}", self.path.display());
+        self.file
+            .write_all(&self.line)
+            .map_err(|e| Error::io(op(), e))?;
+        self.file.sync_data().map_err(|e| Error::io(op(), e))
+    }
+
+    /// Removes the journal: the transaction is over (done or fully undone).
+    pub fn finish(self) -> Result<()> {
+        remove(&self.path)
+    }
+}
+
+/// Removes the journal at `path`, durably.
+pub fn remove(path: &Path) -> Result<()> {
+    std::fs::remove_file(path)
+        .map_err(|e| Error::io(format!("remove journal {}", path.display()), e))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// What an unfinished journal says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unfinished {
+    /// What the transaction was doing.
+    pub what: String,
+    /// The process that ran it.
+    pub pid: u32,
+    /// When it started, seconds since the epoch.
+    pub started: u64,
+    /// The state records before it.
+    pub records_before: Option<String>,
+    /// `(step, undo ops)` in the order written.
+    pub undo: Vec<(usize, Vec<BoundOp>)>,
+    /// Links it created: `(name when created, index)`.
+    pub created: Vec<(IfName, u32)>,
+}
+
+impl Unfinished {
+    /// True when the process that wrote it is still running.
+    pub fn owner_alive(&self) -> bool {
+        // SAFETY: signal 0 only checks that the process exists.
+        self.pid != 0 && unsafe { libc::kill(self.pid as libc::pid_t, 0) } == 0
+    }
+}
+
+/// Reads the journal in `dir`, if there is one.
+pub fn read(dir: &Path) -> Result<Option<Unfinished>> {
+    let path = Journal::path_in(dir);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("read journal {}", path.display()), e)),
+    };
+    let mut u = Unfinished::default();
+    for line in BufReader::new(file).split(b'\n') {
+        let line = line.map_err(|e| Error::io(format!("read journal {}", path.display()), e))?;
+        // A torn line (crash during the write) ends the journal.
+        let Ok(entry) = serde_json::from_slice::<Entry>(&line) else {
+            break;
+        };
+        match entry {
+            Entry::Begin {
+                what,
+                pid,
+                started,
+                records_before,
+            } => {
+                u.what = what;
+                u.pid = pid;
+                u.started = started;
+                u.records_before = records_before;
+            }
+            Entry::Undo { step, ops } => u.undo.push((step, ops)),
+            Entry::Created { name, index } => u.created.push((name, index)),
+        }
+    }
+    Ok(Some(u))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_torn_line() {
+        let dir = std::env::temp_dir().join(format!("xenbr-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_file(Journal::path_in(&dir));
+        let mut j = Journal::begin(&dir, "start", Some("{}".into())).unwrap();
+        assert!(
+            Journal::begin(&dir, "again", None).is_err(),
+            "a second journal is refused"
+        );
+        let name = IfName::new("xenbr0").unwrap();
+        j.append(&[
+            Entry::Undo {
+                step: 1,
+                ops: vec![BoundOp {
+                    op: Op::DeleteLink { name: name.clone() },
+                    at: vec![],
+                }],
+            },
+            Entry::Created {
+                name: name.clone(),
+                index: 7,
+            },
+        ])
+        .unwrap();
+        // A crash in the middle of a write.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(Journal::path_in(&dir))
+            .unwrap()
+            .write_all(b"{\"undo\":{\"step\":2,\"op")
+            .unwrap();
+        let u = read(&dir).unwrap().unwrap();
+        assert_eq!(u.what, "start");
+        assert_eq!(u.records_before.as_deref(), Some("{}"));
+        assert_eq!(u.undo.len(), 1);
+        assert_eq!(u.created, vec![(name, 7)]);
+        assert!(u.owner_alive());
+        j.finish().unwrap();
+        assert!(read(&dir).unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

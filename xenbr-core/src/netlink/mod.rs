@@ -1,0 +1,14 @@
+//! The only code that speaks netlink: a synchronous rtnetlink [`Socket`]
+//! (request/ACK by sequence number, checked dumps, pipelined batches), the
+//! typed [`Request`]s that carry bound operations, and the parsing of kernel
+//! messages into [`crate::state`] values.
+
+mod ack;
+mod read;
+mod request;
+mod socket;
+
+pub use ack::KernelAck;
+pub use request::{Request, SetLink, Target};
+pub(crate) use socket::Outcome;
+pub use socket::Socket;

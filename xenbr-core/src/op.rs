@@ -1,0 +1,400 @@
+//! `Op`: the closed set of changes xenbr makes to a host, each one a value
+//! that can be shown (`ip` equivalent), applied in memory
+//! ([`Snapshot::apply`]), sent to the kernel (by the transaction) and undone
+//! ([`Op::inverse`] computed from the state before it).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::names::{IfName, MacAddr};
+use crate::state::{Address, LinkKind, Route, Snapshot};
+
+/// One change to the host's network configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Create a bridge, down, with spanning tree and forward delay as given.
+    /// `ip link add NAME [address MAC] type bridge stp_state 0 forward_delay 0`
+    CreateBridge {
+        /// The bridge's name.
+        name: IfName,
+        /// Its MAC; fixed, so the kernel never re-derives it from the ports.
+        mac: Option<MacAddr>,
+        /// Spanning tree on.
+        stp: bool,
+        /// Forward delay in centiseconds.
+        forward_delay: u32,
+    },
+    /// Create a veth pair, both ends down.
+    /// `ip link add NAME type veth peer name PEER`
+    CreateVeth {
+        /// The first end.
+        name: IfName,
+        /// The other end.
+        peer: IfName,
+    },
+    /// Delete a link (for a veth, both ends go).
+    /// `ip link del dev NAME`
+    DeleteLink {
+        /// The link.
+        name: IfName,
+    },
+    /// Rename a link. `ip link set dev NAME name TO`
+    Rename {
+        /// The current name.
+        name: IfName,
+        /// The new name.
+        to: IfName,
+    },
+    /// Set a link's MAC. `ip link set dev NAME address MAC`
+    SetMac {
+        /// The link.
+        name: IfName,
+        /// The address.
+        mac: MacAddr,
+    },
+    /// Set a link's MTU. `ip link set dev NAME mtu MTU`
+    SetMtu {
+        /// The link.
+        name: IfName,
+        /// The MTU.
+        mtu: u32,
+    },
+    /// Make a link a port of a bridge, or free it.
+    /// `ip link set dev NAME master BRIDGE` / `ip link set dev NAME nomaster`
+    SetMaster {
+        /// The link.
+        name: IfName,
+        /// The bridge, or `None` to leave it.
+        master: Option<IfName>,
+    },
+    /// Bring a link up or down. `ip link set dev NAME up|down`
+    SetUp {
+        /// The link.
+        name: IfName,
+        /// Up (true) or down.
+        up: bool,
+    },
+    /// Add an address with all its attributes.
+    /// `ip addr add ADDR [brd B] [scope S] [label L] dev NAME`
+    AddAddress(Address),
+    /// Delete an address. `ip addr del ADDR dev NAME`
+    DelAddress(Address),
+    /// Add a route with all its attributes. `ip route add ...`
+    AddRoute(Route),
+    /// Delete a route. `ip route del ...`
+    DelRoute(Route),
+}
+
+impl Op {
+    /// The link this op changes (for a route, its output link).
+    pub fn subject(&self) -> Option<&IfName> {
+        match self {
+            Op::CreateBridge { name, .. }
+            | Op::CreateVeth { name, .. }
+            | Op::DeleteLink { name }
+            | Op::Rename { name, .. }
+            | Op::SetMac { name, .. }
+            | Op::SetMtu { name, .. }
+            | Op::SetMaster { name, .. }
+            | Op::SetUp { name, .. } => Some(name),
+            Op::AddAddress(a) | Op::DelAddress(a) => Some(&a.ifname),
+            Op::AddRoute(r) | Op::DelRoute(r) => r
+                .oif
+                .as_ref()
+                .or(r.multipath.iter().find_map(|h| h.oif.as_ref())),
+        }
+    }
+
+    /// Every link this op names: its subject, a master, a route's output links.
+    pub fn links(&self) -> Vec<&IfName> {
+        let mut v: Vec<&IfName> = Vec::with_capacity(2);
+        match self {
+            Op::CreateVeth { name, peer } => v.extend([name, peer]),
+            Op::Rename { name, .. } => v.push(name),
+            Op::SetMaster { name, master } => {
+                v.push(name);
+                v.extend(master.as_ref());
+            }
+            Op::AddRoute(r) | Op::DelRoute(r) => {
+                v.extend(r.oif.as_ref());
+                v.extend(r.multipath.iter().filter_map(|h| h.oif.as_ref()));
+            }
+            _ => v.extend(self.subject()),
+        }
+        v
+    }
+
+    /// True for the ops that create a link.
+    pub fn is_create(&self) -> bool {
+        matches!(self, Op::CreateBridge { .. } | Op::CreateVeth { .. })
+    }
+
+    /// The equivalent `ip` command line.
+    pub fn ip_command(&self) -> String {
+        match self {
+            Op::CreateBridge {
+                name,
+                mac,
+                stp,
+                forward_delay,
+            } => format!(
+                "ip link add {name}{} type bridge stp_state {} forward_delay {forward_delay}",
+                mac.map(|m| format!(" address {m}")).unwrap_or_default(),
+                u8::from(*stp)
+            ),
+            Op::CreateVeth { name, peer } => {
+                format!("ip link add {name} type veth peer name {peer}")
+            }
+            Op::DeleteLink { name } => format!("ip link del dev {name}"),
+            Op::Rename { name, to } => format!("ip link set dev {name} name {to}"),
+            Op::SetMac { name, mac } => format!("ip link set dev {name} address {mac}"),
+            Op::SetMtu { name, mtu } => format!("ip link set dev {name} mtu {mtu}"),
+            Op::SetMaster {
+                name,
+                master: Some(m),
+            } => format!("ip link set dev {name} master {m}"),
+            Op::SetMaster { name, master: None } => format!("ip link set dev {name} nomaster"),
+            Op::SetUp { name, up } => {
+                format!("ip link set dev {name} {}", if *up { "up" } else { "down" })
+            }
+            Op::AddAddress(a) => format!("ip addr add {}", ip_addr_args(a)),
+            Op::DelAddress(a) => format!("ip addr del {} dev {}", a.address, a.ifname),
+            Op::AddRoute(r) => format!("ip {}route add {}", family_flag(r), ip_route_args(r)),
+            Op::DelRoute(r) => format!("ip {}route del {}", family_flag(r), ip_route_args(r)),
+        }
+    }
+
+    /// A short description naming the interfaces, used in error messages:
+    /// "set master of vif1.0 to xenbr0".
+    pub fn describe(&self) -> String {
+        self.to_string()
+    }
+
+    /// True for the ops that change one link's attributes and can ride in one
+    /// `RTM_NEWLINK` with their neighbours.
+    pub fn is_link_attr(&self) -> bool {
+        matches!(
+            self,
+            Op::Rename { .. }
+                | Op::SetMac { .. }
+                | Op::SetMtu { .. }
+                | Op::SetMaster { .. }
+                | Op::SetUp { .. }
+        )
+    }
+
+    /// The ops that undo this one, computed from `before`, the state just
+    /// before it. Applying `self` and then these, in order, gives back `before`
+    /// (up to what the kernel regenerates on its own).
+    ///
+    /// This is the same computation a plan does for each of its steps; see
+    /// [`crate::plan::Plan::build`].
+    pub fn inverse(&self, before: &Snapshot) -> Result<Vec<Op>> {
+        let mut state = before.clone();
+        apply_with_inverse(&mut state, self)
+    }
+}
+
+/// Applies `op` to `state` in memory and returns the ops that undo it: the
+/// direct inverse, then whatever the kernel removed as a side effect
+/// (addresses and routes of a link taken down, ports of a deleted bridge).
+pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
+    let mut undo = direct_inverse(state, op)?;
+    let removed = state.apply(op)?;
+    undo.extend(removed.addresses.into_iter().map(Op::AddAddress));
+    undo.extend(removed.routes.into_iter().map(Op::AddRoute));
+    undo.extend(
+        removed
+            .ports
+            .into_iter()
+            .map(|(port, bridge)| Op::SetMaster {
+                name: port,
+                master: Some(bridge),
+            }),
+    );
+    Ok(undo)
+}
+
+/// The inverse of `op` itself, read from the state before it.
+fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
+    let link = |name: &IfName| {
+        before
+            .link(name)
+            .ok_or_else(|| Error::not_found(op.describe(), format!("interface {name}")))
+    };
+    Ok(match op {
+        Op::CreateBridge { name, .. } | Op::CreateVeth { name, .. } => {
+            vec![Op::DeleteLink { name: name.clone() }]
+        }
+        Op::DeleteLink { name } => {
+            let l = link(name)?;
+            let mut ends = vec![l];
+            let mut ops = match l.kind {
+                LinkKind::Bridge => {
+                    let b = l.bridge.unwrap_or(crate::state::BridgeInfo {
+                        stp: false,
+                        forward_delay: 0,
+                    });
+                    vec![Op::CreateBridge {
+                        name: name.clone(),
+                        mac: l.mac,
+                        stp: b.stp,
+                        forward_delay: b.forward_delay,
+                    }]
+                }
+                LinkKind::Veth if l.peer.is_some() => {
+                    let peer = l.peer.clone().expect("checked");
+                    ends.push(link(&peer)?);
+                    vec![Op::CreateVeth {
+                        name: name.clone(),
+                        peer,
+                    }]
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        op.describe(),
+                        format!(
+                            "xenbr cannot recreate {name} afterwards, so it will not delete it"
+                        ),
+                    ))
+                }
+            };
+            for end in &ends {
+                if let (Some(mac), LinkKind::Veth) = (end.mac, end.kind) {
+                    ops.push(Op::SetMac {
+                        name: end.name.clone(),
+                        mac,
+                    });
+                }
+                ops.push(Op::SetMtu {
+                    name: end.name.clone(),
+                    mtu: end.mtu,
+                });
+                if end.master.is_some() {
+                    ops.push(Op::SetMaster {
+                        name: end.name.clone(),
+                        master: end.master.clone(),
+                    });
+                }
+            }
+            for end in &ends {
+                if end.up {
+                    ops.push(Op::SetUp {
+                        name: end.name.clone(),
+                        up: true,
+                    });
+                }
+            }
+            ops
+        }
+        Op::Rename { name, to } => vec![Op::Rename {
+            name: to.clone(),
+            to: name.clone(),
+        }],
+        // A link this plan created has no known MAC to go back to, and
+        // needs none: undoing its creation deletes it.
+        Op::SetMac { name, .. } => match link(name)?.mac {
+            Some(mac) => vec![Op::SetMac {
+                name: name.clone(),
+                mac,
+            }],
+            None => vec![],
+        },
+        Op::SetMtu { name, .. } => vec![Op::SetMtu {
+            name: name.clone(),
+            mtu: link(name)?.mtu,
+        }],
+        Op::SetMaster { name, .. } => vec![Op::SetMaster {
+            name: name.clone(),
+            master: link(name)?.master.clone(),
+        }],
+        Op::SetUp { name, .. } => vec![Op::SetUp {
+            name: name.clone(),
+            up: link(name)?.up,
+        }],
+        Op::AddAddress(a) => vec![Op::DelAddress(a.clone())],
+        Op::DelAddress(a) => vec![Op::AddAddress(
+            before
+                .addresses
+                .iter()
+                .find(|b| b.ifname == a.ifname && b.address == a.address)
+                .cloned()
+                .unwrap_or_else(|| a.clone()),
+        )],
+        Op::AddRoute(r) => vec![Op::DelRoute(r.clone())],
+        Op::DelRoute(r) => vec![Op::AddRoute(r.clone())],
+    })
+}
+
+fn family_flag(r: &Route) -> &'static str {
+    if r.destination.is_ipv4() {
+        ""
+    } else {
+        "-6 "
+    }
+}
+
+fn ip_addr_args(a: &Address) -> String {
+    let mut s = a.address.to_string();
+    if let Some(p) = a.peer {
+        s += &format!(" peer {p}");
+    }
+    if let Some(b) = a.broadcast {
+        s += &format!(" broadcast {b}");
+    }
+    if a.scope != 0 {
+        s += &format!(" scope {}", crate::state::route_scope_name(a.scope));
+    }
+    if let Some(l) = a.label.as_deref().filter(|l| *l != a.ifname.as_str()) {
+        s += &format!(" label {l}");
+    }
+    for f in crate::state::addr_flag_names(a.flags) {
+        if matches!(
+            f,
+            "nodad" | "noprefixroute" | "home" | "mngtmpaddr" | "autojoin"
+        ) {
+            s += &format!(" {f}");
+        }
+    }
+    if let Some(m) = a.metric {
+        s += &format!(" metric {m}");
+    }
+    if let Some(v) = a.valid_lft {
+        s += &format!(
+            " valid_lft {v} preferred_lft {}",
+            a.preferred_lft.unwrap_or(v)
+        );
+    }
+    s + &format!(" dev {}", a.ifname)
+}
+
+fn ip_route_args(r: &Route) -> String {
+    // Route's Display is already in `ip route` word order.
+    r.to_string()
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::CreateBridge { name, .. } => write!(f, "create bridge {name}"),
+            Op::CreateVeth { name, peer } => write!(f, "create veth pair {name}/{peer}"),
+            Op::DeleteLink { name } => write!(f, "delete {name}"),
+            Op::Rename { name, to } => write!(f, "rename {name} to {to}"),
+            Op::SetMac { name, mac } => write!(f, "set MAC of {name} to {mac}"),
+            Op::SetMtu { name, mtu } => write!(f, "set MTU of {name} to {mtu}"),
+            Op::SetMaster {
+                name,
+                master: Some(m),
+            } => write!(f, "set master of {name} to {m}"),
+            Op::SetMaster { name, master: None } => write!(f, "detach {name} from its bridge"),
+            Op::SetUp { name, up } => write!(f, "bring {name} {}", if *up { "up" } else { "down" }),
+            Op::AddAddress(a) => write!(f, "add address {} to {}", a.address, a.ifname),
+            Op::DelAddress(a) => write!(f, "delete address {} from {}", a.address, a.ifname),
+            Op::AddRoute(r) => write!(f, "add route {r}"),
+            Op::DelRoute(r) => write!(f, "delete route {r}"),
+        }
+    }
+}

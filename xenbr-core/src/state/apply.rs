@@ -1,0 +1,369 @@
+//! The in-memory model of the kernel: [`Snapshot::apply`] changes a snapshot
+//! as the kernel would change the host for one [`Op`], including the side
+//! effects measured on Linux 6.18 that plans must account for:
+//!
+//! - taking a link down removes its IPv6 addresses and every route through it;
+//! - deleting an IPv4 address removes the routes that use it as preferred
+//!   source, and deleting a link's last IPv4 address removes its IPv4 routes;
+//! - deleting a primary IPv4 address removes its secondaries
+//!   (`promote_secondaries` off; planners delete secondaries first anyway);
+//! - renaming a link rewrites its IPv4 labels (`eth0:1` becomes `peth0:1`);
+//! - deleting a bridge frees its ports, deleting a veth end deletes the other.
+//!
+//! What the kernel derives on its own (`proto kernel` routes, link-local
+//! addresses, a bridge's automatic MAC and MTU) is not modelled: it is not
+//! compared either (see [`super::compare`]).
+
+use super::{
+    Address, BridgeInfo, Counters, Link, LinkKind, Route, Snapshot, IFA_F_SECONDARY,
+    IFA_F_TRANSIENT,
+};
+use crate::error::{Error, Result};
+use crate::names::IfName;
+use crate::op::Op;
+
+/// What an op removed besides its own target: the addresses and routes the
+/// kernel dropped and the ports a deleted bridge freed. Kernel-made entries are
+/// left out, since the kernel makes them again.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// Addresses removed as a side effect, in the order they were on the host.
+    pub addresses: Vec<Address>,
+    /// Routes removed as a side effect, in the order they were on the host.
+    pub routes: Vec<Route>,
+    /// `(port, bridge)` for each port freed by deleting its bridge.
+    pub ports: Vec<(IfName, IfName)>,
+}
+
+fn kernel_errno(op: &Op, errno: i32, note: String) -> Error {
+    Error::Kernel {
+        op: op.describe(),
+        errno,
+        ext_ack: None,
+        note: Some(note),
+    }
+}
+
+fn same_address(a: &Address, b: &Address) -> bool {
+    a.ifname == b.ifname && a.address == b.address && a.peer == b.peer
+}
+
+/// True when `a` and `b` are the same route as the kernel keys it.
+pub fn same_route(a: &Route, b: &Route) -> bool {
+    a.table == b.table
+        && a.destination == b.destination
+        && a.source == b.source
+        && a.tos == b.tos
+        && a.priority.unwrap_or(0) == b.priority.unwrap_or(0)
+        && a.gateway == b.gateway
+        && a.oif == b.oif
+        && a.kind == b.kind
+        && a.multipath == b.multipath
+}
+
+impl Snapshot {
+    /// Changes this snapshot as the kernel would change the host for `op`,
+    /// or fails as the kernel would (no such link, name taken, ...), leaving
+    /// the snapshot unchanged on failure.
+    pub fn apply(&mut self, op: &Op) -> Result<Removed> {
+        let missing = |name: &IfName| Error::not_found(op.describe(), format!("interface {name}"));
+        let mut removed = Removed::default();
+        match op {
+            Op::CreateBridge {
+                name,
+                mac,
+                stp,
+                forward_delay,
+            } => {
+                self.check_free(op, name)?;
+                self.links.push(new_link(name, LinkKind::Bridge, "bridge"));
+                let l = self.links.last_mut().expect("pushed");
+                l.mac = *mac;
+                l.bridge = Some(BridgeInfo {
+                    stp: *stp,
+                    forward_delay: *forward_delay,
+                });
+            }
+            Op::CreateVeth { name, peer } => {
+                self.check_free(op, name)?;
+                self.check_free(op, peer)?;
+                if name == peer {
+                    return Err(Error::invalid(
+                        op.describe(),
+                        "both ends have the same name",
+                    ));
+                }
+                let mut a = new_link(name, LinkKind::Veth, "veth");
+                let mut b = new_link(peer, LinkKind::Veth, "veth");
+                a.peer = Some(peer.clone());
+                b.peer = Some(name.clone());
+                self.links.push(a);
+                self.links.push(b);
+            }
+            Op::DeleteLink { name } => {
+                let l = self.link(name).ok_or_else(|| missing(name))?;
+                let mut gone = vec![name.clone()];
+                if let (LinkKind::Veth, Some(p)) = (l.kind, &l.peer) {
+                    gone.push(p.clone());
+                }
+                for g in &gone {
+                    removed
+                        .addresses
+                        .extend(self.take_addresses(|a| &a.ifname == g));
+                    removed.routes.extend(self.take_routes(|r| r.uses(g)));
+                }
+                for l in self.links.iter_mut() {
+                    if let Some(m) = l.master.as_ref().filter(|m| gone.contains(m)) {
+                        if !gone.contains(&l.name) {
+                            removed.ports.push((l.name.clone(), m.clone()));
+                        }
+                        l.master = None;
+                    }
+                }
+                self.links.retain(|l| !gone.contains(&l.name));
+            }
+            Op::Rename { name, to } => {
+                self.link(name).ok_or_else(|| missing(name))?;
+                if name == to {
+                    return Ok(removed);
+                }
+                self.check_free(op, to)?;
+                self.rename(name, to);
+            }
+            Op::SetMac { name, mac } => {
+                let l = self.link_mut(name).ok_or_else(|| missing(name))?;
+                l.mac = Some(*mac);
+            }
+            Op::SetMtu { name, mtu } => {
+                let l = self.link_mut(name).ok_or_else(|| missing(name))?;
+                let (lo, hi) = (l.min_mtu.unwrap_or(68), l.max_mtu.unwrap_or(65535));
+                if *mtu < lo || *mtu > hi {
+                    return Err(kernel_errno(
+                        op,
+                        libc::EINVAL,
+                        format!("MTU {mtu} is outside what {name} accepts ({lo} to {hi})"),
+                    ));
+                }
+                l.mtu = *mtu;
+            }
+            Op::SetMaster { name, master } => {
+                let l = self.link(name).ok_or_else(|| missing(name))?;
+                let current = l.master.clone();
+                if let Some(m) = master {
+                    let b = self.link(m).ok_or_else(|| missing(m))?;
+                    if b.kind != LinkKind::Bridge {
+                        return Err(Error::invalid(
+                            op.describe(),
+                            format!("{m} is not a bridge"),
+                        ));
+                    }
+                    if m == name {
+                        return Err(Error::invalid(
+                            op.describe(),
+                            "a bridge cannot be its own port",
+                        ));
+                    }
+                    if let Some(c) = current.as_ref().filter(|c| *c != m) {
+                        return Err(Error::conflict(
+                            op.describe(),
+                            format!("{name} is already a port of {c}"),
+                        ));
+                    }
+                }
+                self.link_mut(name).expect("checked").master = master.clone();
+            }
+            Op::SetUp { name, up } => {
+                let l = self.link_mut(name).ok_or_else(|| missing(name))?;
+                let was_up = std::mem::replace(&mut l.up, *up);
+                l.oper = if *up { "unknown" } else { "down" }.into();
+                if was_up && !*up {
+                    removed.addresses = self
+                        .take_addresses(|a| &a.ifname == name && !a.address.is_ipv4())
+                        .into_iter()
+                        .collect();
+                    removed.routes = self.take_routes(|r| r.uses(name));
+                }
+            }
+            Op::AddAddress(a) => {
+                self.link(&a.ifname).ok_or_else(|| missing(&a.ifname))?;
+                if self.addresses.iter().any(|b| same_address(a, b)) {
+                    return Err(kernel_errno(
+                        op,
+                        libc::EEXIST,
+                        format!("{} is already on {}", a.address, a.ifname),
+                    ));
+                }
+                let mut a = a.clone();
+                a.flags &= !(IFA_F_SECONDARY | IFA_F_TRANSIENT);
+                if a.address.is_ipv4() && self.has_primary_for(&a) {
+                    a.flags |= IFA_F_SECONDARY;
+                }
+                self.addresses.push(a);
+            }
+            Op::DelAddress(a) => {
+                let pos = self
+                    .addresses
+                    .iter()
+                    .position(|b| same_address(a, b))
+                    .ok_or_else(|| {
+                        kernel_errno(
+                            op,
+                            libc::EADDRNOTAVAIL,
+                            format!("{} is not on {}", a.address, a.ifname),
+                        )
+                    })?;
+                let gone = self.addresses.remove(pos);
+                if gone.address.is_ipv4() {
+                    if !gone.is_secondary() {
+                        let net = gone.address.network();
+                        removed.addresses = self.take_addresses(|b| {
+                            b.ifname == gone.ifname
+                                && b.is_secondary()
+                                && b.address.prefix() == gone.address.prefix()
+                                && b.address.network() == net
+                        });
+                    }
+                    let local = gone.address.addr();
+                    let last = !self
+                        .addresses
+                        .iter()
+                        .any(|b| b.ifname == gone.ifname && b.address.is_ipv4());
+                    removed.routes = self.take_routes(|r| {
+                        r.destination.is_ipv4()
+                            && (r.prefsrc == Some(local) || (last && r.uses(&gone.ifname)))
+                    });
+                }
+            }
+            Op::AddRoute(r) => {
+                for hop in r
+                    .oif
+                    .iter()
+                    .chain(r.multipath.iter().filter_map(|h| h.oif.as_ref()))
+                {
+                    let l = self.link(hop).ok_or_else(|| missing(hop))?;
+                    if !l.up {
+                        return Err(kernel_errno(op, libc::ENETDOWN, format!("{hop} is down")));
+                    }
+                }
+                if self.routes.iter().any(|b| same_route(r, b)) {
+                    return Err(kernel_errno(
+                        op,
+                        libc::EEXIST,
+                        "the route exists already".into(),
+                    ));
+                }
+                self.routes.push(r.clone());
+            }
+            Op::DelRoute(r) => {
+                let pos = self
+                    .routes
+                    .iter()
+                    .position(|b| same_route(r, b))
+                    .ok_or_else(|| kernel_errno(op, libc::ESRCH, "no such route".into()))?;
+                self.routes.remove(pos);
+            }
+        }
+        Ok(removed)
+    }
+
+    fn check_free(&self, op: &Op, name: &IfName) -> Result<()> {
+        if self.has_link(name) {
+            return Err(Error::exists(op.describe(), format!("interface {name}")));
+        }
+        Ok(())
+    }
+
+    fn has_primary_for(&self, a: &Address) -> bool {
+        self.addresses.iter().any(|b| {
+            b.ifname == a.ifname
+                && b.address.is_ipv4()
+                && !b.is_secondary()
+                && b.address.prefix() == a.address.prefix()
+                && b.address.network() == a.address.network()
+        })
+    }
+
+    fn take_addresses(&mut self, pred: impl Fn(&Address) -> bool) -> Vec<Address> {
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.addresses)
+            .into_iter()
+            .partition(|a| pred(a));
+        self.addresses = kept;
+        gone.into_iter().filter(|a| !a.is_kernel_made()).collect()
+    }
+
+    fn take_routes(&mut self, pred: impl Fn(&Route) -> bool) -> Vec<Route> {
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.routes)
+            .into_iter()
+            .partition(|r| pred(r));
+        self.routes = kept;
+        gone.into_iter().filter(|r| !r.is_kernel_made()).collect()
+    }
+
+    fn rename(&mut self, from: &IfName, to: &IfName) {
+        let re = |n: &mut IfName| {
+            if n == from {
+                *n = to.clone();
+            }
+        };
+        for l in &mut self.links {
+            re(&mut l.name);
+            l.master.as_mut().map(re);
+            l.peer.as_mut().map(re);
+        }
+        // The kernel relabels IPv4 addresses (inetdev_changename): the first
+        // takes the new name, the others the new name plus their old ":suffix"
+        // (or ":N" when they had none).
+        let mut named = 0usize;
+        for a in &mut self.addresses {
+            if &a.ifname != from {
+                continue;
+            }
+            a.ifname = to.clone();
+            if !a.address.is_ipv4() {
+                continue;
+            }
+            let old = a.label.clone().unwrap_or_else(|| from.to_string());
+            let label = if named == 0 {
+                to.to_string()
+            } else {
+                let suffix = old
+                    .find(':')
+                    .map(|i| old[i..].to_string())
+                    .unwrap_or_else(|| format!(":{named}"));
+                let mut base = to.to_string();
+                if base.len() + suffix.len() > crate::names::IFNAME_MAX {
+                    base.truncate(crate::names::IFNAME_MAX - suffix.len());
+                }
+                base + &suffix
+            };
+            a.label = Some(label);
+            named += 1;
+        }
+        for r in &mut self.routes {
+            r.oif.as_mut().map(re);
+            for h in &mut r.multipath {
+                h.oif.as_mut().map(re);
+            }
+        }
+    }
+}
+
+fn new_link(name: &IfName, kind: LinkKind, info_kind: &str) -> Link {
+    Link {
+        index: 0,
+        name: name.clone(),
+        kind,
+        info_kind: Some(info_kind.into()),
+        mac: None,
+        mtu: 1500,
+        min_mtu: None,
+        max_mtu: None,
+        up: false,
+        oper: "down".into(),
+        master: None,
+        peer: None,
+        peer_elsewhere: false,
+        bridge: None,
+        stats: Counters::default(),
+    }
+}

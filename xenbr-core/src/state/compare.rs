@@ -1,0 +1,237 @@
+//! When are two snapshots "the same host"? When every name carries the same
+//! configuration. What the kernel changes on its own is left out: counters,
+//! operational state, lifetimes, kernel indices, the routes it derives from
+//! addresses and link state (`proto kernel`), the IPv6 link-local addresses it
+//! generates, and passing address states (tentative, deprecated). Nothing else
+//! is left out.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::{Address, BridgeInfo, Link, LinkKind, NextHop, Route, Snapshot, IFA_F_TRANSIENT};
+use crate::names::{IfName, IpNet, MacAddr};
+
+/// A link's configuration: everything but index, counters and oper state.
+type LinkKey<'a> = (
+    LinkKind,
+    Option<MacAddr>,
+    u32,
+    bool,
+    Option<&'a IfName>,
+    Option<&'a IfName>,
+    bool,
+    Option<BridgeInfo>,
+);
+
+/// An address's configuration, keyed by link and address.
+type AddrKey<'a> = (
+    &'a IfName,
+    IpNet,
+    Option<IpAddr>,
+    Option<Ipv4Addr>,
+    Option<&'a str>,
+    u8,
+    u32,
+    Option<u8>,
+    Option<u32>,
+);
+
+/// A route's configuration: everything but `expires`.
+type RouteKey<'a> = (
+    (
+        u32,
+        IpNet,
+        Option<IpNet>,
+        Option<IpAddr>,
+        Option<&'a IfName>,
+        Option<u32>,
+    ),
+    (u8, u8, u8, u8, u32, Option<IpAddr>),
+    (&'a [(u16, u32)], Vec<&'a NextHop>, Option<u8>),
+);
+
+fn link_key(l: &Link) -> LinkKey<'_> {
+    (
+        l.kind,
+        l.mac,
+        l.mtu,
+        l.up,
+        l.master.as_ref(),
+        l.peer.as_ref(),
+        l.peer_elsewhere,
+        l.bridge,
+    )
+}
+
+fn addr_key(a: &Address) -> AddrKey<'_> {
+    // An IPv4 label equal to the link's name is what the kernel reports when
+    // no label was given.
+    let label = a.label.as_deref().filter(|l| *l != a.ifname.as_str());
+    (
+        &a.ifname,
+        a.address,
+        a.peer,
+        a.broadcast,
+        label,
+        a.scope,
+        a.flags & !IFA_F_TRANSIENT,
+        a.proto,
+        a.metric,
+    )
+}
+
+fn route_key(r: &Route) -> RouteKey<'_> {
+    let mut hops: Vec<&NextHop> = r.multipath.iter().collect();
+    hops.sort();
+    (
+        (
+            r.table,
+            r.destination,
+            r.source,
+            r.gateway,
+            r.oif.as_ref(),
+            r.priority,
+        ),
+        // RTNH_F_LINKDOWN and RTNH_F_DEAD (16, 1) follow the link's state.
+        (
+            r.protocol,
+            r.scope,
+            r.kind,
+            r.tos,
+            r.flags & !(1 | 16),
+            r.prefsrc,
+        ),
+        (&r.metrics, hops, r.pref),
+    )
+}
+
+/// The configuration part of a snapshot, in canonical order.
+struct Canon<'a> {
+    links: BTreeMap<&'a IfName, LinkKey<'a>>,
+    addrs: BTreeMap<AddrKey<'a>, &'a Address>,
+    routes: BTreeMap<RouteKey<'a>, &'a Route>,
+}
+
+impl<'a> Canon<'a> {
+    fn of(s: &'a Snapshot) -> Self {
+        Canon {
+            links: s.links.iter().map(|l| (&l.name, link_key(l))).collect(),
+            addrs: s
+                .addresses
+                .iter()
+                .filter(|a| !a.is_kernel_made())
+                .map(|a| (addr_key(a), a))
+                .collect(),
+            routes: s
+                .routes
+                .iter()
+                .filter(|r| !r.is_kernel_made())
+                .map(|r| (route_key(r), r))
+                .collect(),
+        }
+    }
+}
+
+impl PartialEq for Snapshot {
+    /// Same configuration on the same names; see the module documentation for
+    /// what is left out.
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (Canon::of(self), Canon::of(other));
+        a.links == b.links
+            && a.addrs.keys().eq(b.addrs.keys())
+            && a.routes.keys().eq(b.routes.keys())
+    }
+}
+
+impl Eq for Snapshot {}
+
+fn describe_link(l: &Link) -> String {
+    format!(
+        "{:?} mac {} mtu {} {} master {} peer {}{}",
+        l.kind,
+        l.mac
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "none".into()),
+        l.mtu,
+        if l.up { "up" } else { "down" },
+        l.master.as_ref().map(|m| m.as_str()).unwrap_or("none"),
+        l.peer.as_ref().map(|m| m.as_str()).unwrap_or("none"),
+        l.bridge
+            .map(|b| format!(" stp {} forward_delay {}", b.stp, b.forward_delay))
+            .unwrap_or_default(),
+    )
+}
+
+/// The differences from `before` to `after`, one readable line each
+/// (`link eth0: mtu 1500 -> 9000`, `- address 192.0.2.10/24 ... dev eth0`,
+/// `+ route default via ...`). Empty exactly when the snapshots are equal.
+pub fn diff(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    let (a, b) = (Canon::of(before), Canon::of(after));
+    let mut out = Vec::new();
+    for (name, ka) in &a.links {
+        match b.links.get(name) {
+            None => out.push(format!("- link {name}")),
+            Some(kb) if kb != ka => {
+                let la = before.link(name).expect("canon link");
+                let lb = after.link(name).expect("canon link");
+                out.push(format!(
+                    "link {name}: {} -> {}",
+                    describe_link(la),
+                    describe_link(lb)
+                ))
+            }
+            _ => {}
+        }
+    }
+    for name in b.links.keys().filter(|n| !a.links.contains_key(*n)) {
+        out.push(format!("+ link {name}"));
+    }
+    for (k, addr) in &a.addrs {
+        if !b.addrs.contains_key(k) {
+            out.push(format!("- address {addr}"));
+        }
+    }
+    for (k, addr) in &b.addrs {
+        if !a.addrs.contains_key(k) {
+            out.push(format!("+ address {addr}"));
+        }
+    }
+    for (k, r) in &a.routes {
+        if !b.routes.contains_key(k) {
+            out.push(format!("- route {r}"));
+        }
+    }
+    for (k, r) in &b.routes {
+        if !a.routes.contains_key(k) {
+            out.push(format!("+ route {r}"));
+        }
+    }
+    out
+}
+
+/// The differences restricted to the links named in `names` and the addresses
+/// and routes on them: how a transaction verifies its own work without being
+/// confused by other changes on the host.
+pub fn diff_on(before: &Snapshot, after: &Snapshot, names: &[IfName]) -> Vec<String> {
+    let keep = |s: &Snapshot| Snapshot {
+        links: s
+            .links
+            .iter()
+            .filter(|l| names.contains(&l.name))
+            .cloned()
+            .collect(),
+        addresses: s
+            .addresses
+            .iter()
+            .filter(|a| names.contains(&a.ifname))
+            .cloned()
+            .collect(),
+        routes: s
+            .routes
+            .iter()
+            .filter(|r| names.iter().any(|n| r.uses(n)))
+            .cloned()
+            .collect(),
+    };
+    diff(&keep(before), &keep(after))
+}

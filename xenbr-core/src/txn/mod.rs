@@ -1,0 +1,334 @@
+//! Transactions: the only code that changes the host. A transaction runs a
+//! [`Plan`] under the state directory's lock: it writes each step's undo to
+//! the journal and syncs it before sending the step, sends steps pipelined
+//! (consecutive changes of one link merged into one message, a round trip
+//! only where a later step needs a created link's index), re-reads the kernel
+//! to verify the result, and on any failure undoes what was sent, newest
+//! first, returning the first error and reporting any rollback failure beside
+//! it.
+
+mod bind;
+mod replay;
+mod statedir;
+
+use std::collections::HashMap;
+
+pub use statedir::{Lock, StateDir};
+
+use crate::error::{Error, Result};
+use crate::journal::{BoundOp, Entry, Journal};
+use crate::names::IfName;
+use crate::netlink::{Outcome, Request, Socket};
+use crate::op::Op;
+use crate::plan::Plan;
+use crate::state::{compare, Snapshot};
+pub(crate) use replay::replay;
+
+/// What a finished transaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Steps applied.
+    pub steps: usize,
+    /// Netlink requests sent for them (fewer than steps where changes of one
+    /// link were merged).
+    pub requests: usize,
+}
+
+/// Test hooks, read from the environment in debug builds only: fail step K
+/// (`XENBR_TEST_FAIL_STEP=K`, from 1), or kill the process with SIGKILL right
+/// after step K (`XENBR_TEST_CRASH_AFTER=K`, 0 for before the first).
+#[derive(Debug, Clone, Copy, Default)]
+struct Faults {
+    fail_step: Option<usize>,
+    crash_after: Option<usize>,
+}
+
+impl Faults {
+    #[cfg(debug_assertions)]
+    fn from_env() -> Faults {
+        let get = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+        Faults {
+            fail_step: get("XENBR_TEST_FAIL_STEP"),
+            crash_after: get("XENBR_TEST_CRASH_AFTER"),
+        }
+    }
+
+    #[cfg(not(debug_assertions))]
+    fn from_env() -> Faults {
+        Faults::default()
+    }
+
+    /// True when a segment must end after `done` steps.
+    fn boundary(&self, done: usize) -> bool {
+        self.fail_step.map(|k| k.saturating_sub(1)) == Some(done) || self.crash_after == Some(done)
+    }
+
+    fn at(&self, done: usize, n: usize) -> Result<()> {
+        if self.crash_after == Some(done) {
+            // SAFETY: sending SIGKILL to ourselves, as a crash would.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+        if self.fail_step == Some(done + 1) && done < n {
+            return Err(Error::internal(
+                format!("step {} of {n}", done + 1),
+                "injected test failure",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A running transaction's progress: what was journaled, what was sent.
+struct Progress {
+    map: HashMap<IfName, u32>,
+    journaled: Vec<(usize, Vec<BoundOp>)>,
+    created: Vec<(IfName, u32)>,
+    /// Steps that were sent, so may have been applied.
+    sent: usize,
+    requests: usize,
+}
+
+/// Runs `plan` (built from `before`) as one transaction; the caller holds
+/// `dir`'s lock. `records` replaces the state records on success (`None`:
+/// leave them as they are; `Some(None)`: remove them).
+pub(crate) fn run(
+    sock: &mut Socket,
+    dir: &StateDir,
+    what: &str,
+    before: &Snapshot,
+    plan: &Plan,
+    records: Option<Option<String>>,
+) -> Result<Applied> {
+    let records_before = dir.read_records()?;
+    let records = records.filter(|r| *r != records_before);
+    if plan.is_empty() && records.is_none() {
+        return Ok(Applied::default());
+    }
+    let mut journal = Journal::begin(dir.path(), what, records_before.clone())?;
+    let mut p = Progress {
+        map: before
+            .links
+            .iter()
+            .filter(|l| l.index > 0)
+            .map(|l| (l.name.clone(), l.index))
+            .collect(),
+        journaled: Vec::with_capacity(plan.steps.len()),
+        created: Vec::new(),
+        sent: 0,
+        requests: 0,
+    };
+    let faults = Faults::from_env();
+    let result = forward(sock, &mut journal, plan, &mut p, faults)
+        .and_then(|()| faults.at(plan.steps.len(), plan.steps.len()))
+        .and_then(|()| verify(sock, plan))
+        .and_then(|()| match &records {
+            Some(r) => dir.write_records(r.as_deref()),
+            None => Ok(()),
+        });
+    match result {
+        Ok(()) => {
+            journal.finish()?;
+            Ok(Applied {
+                steps: plan.steps.len(),
+                requests: p.requests,
+            })
+        }
+        Err(cause) => {
+            let mut failures = replay(
+                sock,
+                &p.journaled[..p.sent.min(p.journaled.len())],
+                &p.created,
+            );
+            if records.is_some() {
+                if let Err(e) = dir.write_records(records_before.as_deref()) {
+                    failures.push(e);
+                }
+            }
+            if failures.is_empty() {
+                journal.finish()?;
+                Err(Error::RolledBack {
+                    cause: Box::new(cause),
+                    undone: p.sent,
+                })
+            } else {
+                Err(Error::RollbackFailed {
+                    cause: Box::new(cause),
+                    failures,
+                })
+            }
+        }
+    }
+}
+
+/// Sends the plan's steps, segment by segment. A segment ends after a step
+/// that creates a link (later steps may need its index) or at a test hook.
+fn forward(
+    sock: &mut Socket,
+    journal: &mut Journal,
+    plan: &Plan,
+    p: &mut Progress,
+    faults: Faults,
+) -> Result<()> {
+    let n = plan.steps.len();
+    let mut i = 0;
+    faults.at(0, n)?;
+    while i < n {
+        let mut end = i;
+        while end < n {
+            end += 1;
+            if plan.steps[end - 1].op.is_create() || faults.boundary(end) {
+                break;
+            }
+        }
+        let mut reqs: Vec<Request> = Vec::with_capacity(end - i);
+        let mut owners: Vec<(usize, usize)> = Vec::with_capacity(end - i);
+        let mut entries = Vec::with_capacity(end - i);
+        for k in i..end {
+            let step = &plan.steps[k];
+            let req = bind::bind(&step.op, &|n| p.map.get(n).copied()).map_err(|name| {
+                Error::internal(
+                    step.op.describe(),
+                    format!("the index of {name} is not known"),
+                )
+            })?;
+            match &step.op {
+                Op::Rename { name, to } => {
+                    if let Some(ix) = p.map.remove(name) {
+                        p.map.insert(to.clone(), ix);
+                    }
+                }
+                Op::DeleteLink { name } => {
+                    p.map.remove(name);
+                }
+                _ => {}
+            }
+            let undo: Vec<BoundOp> = step
+                .undo
+                .iter()
+                .map(|op| BoundOp {
+                    at: op
+                        .links()
+                        .into_iter()
+                        .filter_map(|n| p.map.get(n).map(|i| (n.clone(), *i)))
+                        .collect(),
+                    op: op.clone(),
+                })
+                .collect();
+            entries.push(Entry::Undo {
+                step: k + 1,
+                ops: undo.clone(),
+            });
+            p.journaled.push((k + 1, undo));
+            if let Some(last) = reqs.last_mut() {
+                if bind::merge(last, &req) {
+                    owners.last_mut().expect("same length").1 = k;
+                    continue;
+                }
+            }
+            reqs.push(req);
+            owners.push((k, k));
+        }
+        journal.append(&entries)?;
+        let mut bytes = Vec::with_capacity(reqs.len());
+        let mut seqs = Vec::with_capacity(reqs.len());
+        for r in &reqs {
+            let mut b = Vec::new();
+            seqs.push(r.encode(sock, &mut b));
+            bytes.push(b);
+        }
+        // From here on, every step of the segment may have reached the kernel.
+        p.sent = end;
+        p.requests += reqs.len();
+        let outcomes = sock.batch(&bytes, &seqs, "apply plan")?;
+        if let Some((k, ack)) = outcomes.iter().enumerate().find_map(|(k, o)| match o {
+            Outcome::Failed(a) => Some((k, a.clone())),
+            _ => None,
+        }) {
+            let (a, b) = owners[k];
+            let what = plan.steps[a..=b]
+                .iter()
+                .map(|s| s.op.describe())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let place = if a == b {
+                format!("step {} of {n}", a + 1)
+            } else {
+                format!("steps {}-{} of {n}", a + 1, b + 1)
+            };
+            return Err(ack.into_error(format!("{what} ({place})"), reqs[k].exists_note()));
+        }
+        if let Some(Op::CreateBridge { name, .. } | Op::CreateVeth { name, .. }) =
+            plan.steps.get(end - 1).map(|s| &s.op)
+        {
+            let mut names = vec![name.clone()];
+            if let Op::CreateVeth { peer, .. } = &plan.steps[end - 1].op {
+                names.push(peer.clone());
+            }
+            let mut found = Vec::new();
+            for name in names {
+                let index = sock.link_index(&name)?;
+                p.map.insert(name.clone(), index);
+                p.created.push((name.clone(), index));
+                found.push(Entry::Created { name, index });
+            }
+            journal.append(&found)?;
+        }
+        faults.at(end, n)?;
+        i = end;
+    }
+    Ok(())
+}
+
+/// Applies `ops` one at a time, without lock or journal, resolving names as
+/// it goes. For building sandboxes and test worlds in namespaces xenbr owns;
+/// never for a host's own configuration.
+pub(crate) fn direct(sock: &mut Socket, ops: &[Op]) -> Result<()> {
+    for op in ops {
+        let mut known = HashMap::new();
+        for n in op.links() {
+            if let Ok(i) = sock.link_index(n) {
+                known.insert(n.clone(), i);
+            }
+        }
+        let req = bind::bind(op, &|n| known.get(n).copied())
+            .map_err(|n| Error::not_found(op.describe(), format!("interface {n}")))?;
+        send_one(sock, &req, &op.describe())?;
+    }
+    Ok(())
+}
+
+/// Sends one request and waits for its ACK.
+pub(crate) fn send_one(sock: &mut Socket, req: &Request, what: &str) -> Result<()> {
+    let mut b = Vec::new();
+    let seq = req.encode(sock, &mut b);
+    match sock.batch(&[b], &[seq], what)?.pop() {
+        Some(Outcome::Done) => Ok(()),
+        Some(Outcome::Failed(ack)) => Err(ack.into_error(what, req.exists_note())),
+        _ => Err(Error::internal(what, "no answer from the kernel")),
+    }
+}
+
+/// Re-reads the kernel and compares the links the plan touched (and their
+/// addresses and routes) with what the model predicted.
+fn verify(sock: &mut Socket, plan: &Plan) -> Result<()> {
+    if plan.touched.is_empty() {
+        return Ok(());
+    }
+    let actual = sock.snapshot()?;
+    let mut expected = plan.expected.clone();
+    // A MAC the kernel chose for a new link is not the model's to predict.
+    for l in expected.links.iter_mut().filter(|l| l.mac.is_none()) {
+        l.mac = actual.link(&l.name).and_then(|a| a.mac);
+    }
+    let d = compare::diff_on(&expected, &actual, &plan.touched);
+    if d.is_empty() {
+        return Ok(());
+    }
+    Err(Error::conflict(
+        "verify the result",
+        format!(
+            "the kernel does not show what the plan made: {}",
+            d.join("; ")
+        ),
+    ))
+}

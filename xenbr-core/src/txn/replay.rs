@@ -1,0 +1,111 @@
+//! Replaying undo, newest step first: the one mechanism behind a rollback
+//! after a failed step and behind recovery after a crash.
+//!
+//! Every undo op sets something back to what it was, so applying the undo of
+//! a step that never ran (or ran in part) changes nothing; the kernel's
+//! "already so" answers (no such device, address exists, no such route) are
+//! taken as success. Links are addressed by the index recorded in the journal;
+//! only a link created by the transaction itself is looked up by name.
+
+use std::collections::HashMap;
+
+use super::bind::{already_so, bind};
+use crate::error::Error;
+use crate::journal::BoundOp;
+use crate::names::IfName;
+use crate::netlink::{Outcome, Request, Socket};
+
+/// Applies the undo of `steps` (given in the order they were journaled),
+/// newest first. Returns the errors that were not "already so"; empty means
+/// the host is back where it was.
+pub(crate) fn replay(
+    sock: &mut Socket,
+    steps: &[(usize, Vec<BoundOp>)],
+    created: &[(IfName, u32)],
+) -> Vec<Error> {
+    let created: HashMap<&IfName, u32> = created.iter().map(|(n, i)| (n, *i)).collect();
+    let mut errors = Vec::new();
+    let mut batch: Vec<(Request, String)> = Vec::new();
+    for (_, ops) in steps.iter().rev() {
+        for b in ops {
+            let known: HashMap<&IfName, u32> = b.at.iter().map(|(n, i)| (n, *i)).collect();
+            let lookup = |n: &IfName| known.get(n).or_else(|| created.get(n)).copied();
+            let req = match bind(&b.op, &lookup) {
+                Ok(r) => r,
+                Err(_) => {
+                    // A link that did not exist when the entry was written:
+                    // one an earlier undo op re-created. Find it now.
+                    flush(sock, &mut batch, &mut errors);
+                    let mut live: HashMap<IfName, u32> = HashMap::new();
+                    for n in b.op.links() {
+                        if let Some(i) = lookup(n) {
+                            live.insert(n.clone(), i);
+                        } else if let Ok(i) = sock.link_index(n) {
+                            live.insert(n.clone(), i);
+                        }
+                    }
+                    match bind(&b.op, &|n| live.get(n).copied()) {
+                        Ok(r) => r,
+                        // Still missing: the link is gone, so is what the op would undo.
+                        Err(_) => continue,
+                    }
+                }
+            };
+            let creates = matches!(req, Request::NewBridge { .. } | Request::NewVeth { .. });
+            batch.push((req, format!("undo: {}", b.op.describe())));
+            if creates {
+                // What follows may need the new link's index.
+                flush(sock, &mut batch, &mut errors);
+            }
+        }
+    }
+    flush(sock, &mut batch, &mut errors);
+    errors
+}
+
+/// Sends the pending undo requests as one pipelined batch, continuing past
+/// failures, and records the ones that were not "already so".
+fn flush(sock: &mut Socket, batch: &mut Vec<(Request, String)>, errors: &mut Vec<Error>) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut bytes = Vec::with_capacity(batch.len());
+    let mut seqs = Vec::with_capacity(batch.len());
+    for (r, _) in batch.iter() {
+        let mut b = Vec::new();
+        seqs.push(r.encode(sock, &mut b));
+        bytes.push(b);
+    }
+    // Each datagram's requests are all processed; a failure must not stop
+    // the rest of the undo, so send datagrams one at a time until all went.
+    let mut start = 0;
+    while start < batch.len() {
+        match sock.batch(&bytes[start..], &seqs[start..], "undo") {
+            Ok(outcomes) => {
+                let mut sent = 0;
+                for (k, o) in outcomes.into_iter().enumerate() {
+                    let (req, what) = &batch[start + k];
+                    match o {
+                        Outcome::Done => sent = k + 1,
+                        Outcome::Failed(ack) => {
+                            sent = k + 1;
+                            if !already_so(req, ack.errno) {
+                                errors.push(ack.into_error(what.clone(), None));
+                            }
+                        }
+                        Outcome::NotSent => break,
+                    }
+                }
+                if sent == 0 {
+                    break;
+                }
+                start += sent;
+            }
+            Err(e) => {
+                errors.push(e);
+                break;
+            }
+        }
+    }
+    batch.clear();
+}
