@@ -59,6 +59,7 @@ pub struct VifSpec {
     /// `ip=`: addresses the guest may use, for the hotplug script's
     /// anti-spoofing rules. A bare address is kept as a full-length prefix
     /// (`/32`, `/128`). Empty when `ip=` is not given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip: Vec<IpNet>,
     /// `mtu=`: the MTU of the backend interface (libxl's default: 1500).
     pub mtu: Option<Mtu>,
@@ -869,6 +870,9 @@ mod tests {
         let j = serde_json::to_string(&v).unwrap();
         assert!(j.contains("\"rate\":\"5MB/s@20ms\""), "{j}");
         assert_eq!(serde_json::from_str::<VifSpec>(&j).unwrap(), v);
+        let partial: VifSpec = serde_json::from_str(r#"{"bridge":"xenbr1"}"#).unwrap();
+        assert_eq!(partial, VifSpec::parse("bridge=xenbr1").unwrap());
+        assert!(serde_json::from_str::<VifSpec>(r#"{"rate":"1b/s"}"#).is_err());
     }
 
     // --- property tests ---
