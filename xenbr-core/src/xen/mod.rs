@@ -2,3 +2,4 @@
 
 pub mod vif_spec;
 pub mod xend_config;
+pub mod xenstore;
