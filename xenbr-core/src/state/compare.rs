@@ -209,6 +209,17 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Vec<String> {
     out
 }
 
+impl Snapshot {
+    /// Copies from `actual` the MACs this snapshot does not know (links a plan
+    /// created, whose MAC the kernel chose), so that a model's prediction can
+    /// be compared with the kernel.
+    pub fn adopt_unknown_macs(&mut self, actual: &Snapshot) {
+        for l in self.links.iter_mut().filter(|l| l.mac.is_none()) {
+            l.mac = actual.link(&l.name).and_then(|a| a.mac);
+        }
+    }
+}
+
 /// The differences restricted to the links named in `names` and the addresses
 /// and routes on them: how a transaction verifies its own work without being
 /// confused by other changes on the host.

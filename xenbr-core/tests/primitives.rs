@@ -1,0 +1,358 @@
+//! Every primitive op, applied to a real kernel in its own namespaces through
+//! a transaction: the kernel's state afterwards equals what the in-memory
+//! model predicted, and applying the op's undo gives back a snapshot equal
+//! to the one before.
+
+#[path = "support/netns.rs"]
+mod support;
+
+use xenbr_core::op::Op;
+use xenbr_core::sandbox::{address, route};
+use xenbr_core::state::RT_TABLE_MAIN;
+use xenbr_core::{ErrorKind, IfName, MacAddr, Plan};
+
+fn n(s: &str) -> IfName {
+    s.parse().unwrap()
+}
+
+/// One op on one host: `setup` (applied directly) then `op` (transaction).
+fn check(test: &str, setup: Vec<Op>, op: Op) {
+    let w = world!(test);
+    w.host
+        .apply(&setup)
+        .unwrap_or_else(|e| panic!("{test}: setup: {e}"));
+    let mut host = w.host.host(&support::state_dir(test)).unwrap();
+    let before = host.snapshot().unwrap();
+
+    let mut model = before.clone();
+    model
+        .apply(&op)
+        .unwrap_or_else(|e| panic!("{test}: the model refuses {op}: {e}"));
+    let plan = Plan::build(&before, vec![op.clone()]).unwrap();
+    host.transact(test, |s, _| {
+        Ok((Plan::build(s, vec![op.clone()])?, None, ()))
+    })
+    .unwrap_or_else(|e| panic!("{test}: {op}: {e}"));
+    let after = host.snapshot().unwrap();
+    model.adopt_unknown_macs(&after);
+    support::assert_same(
+        &model,
+        &after,
+        &format!("{test}: model vs kernel after {op}"),
+    );
+
+    let undo = plan.undo_all();
+    host.transact(&format!("{test} undo"), |s, _| {
+        Ok((Plan::build(s, undo.clone())?, None, ()))
+    })
+    .unwrap_or_else(|e| panic!("{test}: undo of {op} ({undo:?}): {e}"));
+    support::assert_same(
+        &before,
+        &host.snapshot().unwrap(),
+        &format!("{test}: do then undo {op}"),
+    );
+}
+
+fn bridge(name: &str) -> Op {
+    Op::CreateBridge {
+        name: n(name),
+        mac: Some("02:00:00:00:00:b0".parse().unwrap()),
+        stp: false,
+        forward_delay: 0,
+    }
+}
+
+fn up(name: &str) -> Op {
+    Op::SetUp {
+        name: n(name),
+        up: true,
+    }
+}
+
+#[test]
+fn create_bridge() {
+    check("create_bridge", vec![], bridge("xenbr0"));
+}
+
+#[test]
+fn create_veth() {
+    check(
+        "create_veth",
+        vec![],
+        Op::CreateVeth {
+            name: n("veth0"),
+            peer: n("vif0.0"),
+        },
+    );
+}
+
+#[test]
+fn delete_bridge_restores_ports_addresses_routes() {
+    check(
+        "delete_bridge",
+        vec![
+            bridge("br1"),
+            Op::CreateVeth {
+                name: n("p0"),
+                peer: n("p1"),
+            },
+            Op::SetMaster {
+                name: n("p0"),
+                master: Some(n("br1")),
+            },
+            up("br1"),
+            up("p0"),
+            Op::AddAddress(address("br1", "10.9.9.1/24", None)),
+            Op::AddRoute(route(
+                "10.8.0.0/16",
+                Some("10.9.9.254"),
+                "br1",
+                Some(7),
+                RT_TABLE_MAIN,
+            )),
+        ],
+        Op::DeleteLink { name: n("br1") },
+    );
+}
+
+#[test]
+fn delete_veth_restores_both_ends() {
+    check(
+        "delete_veth",
+        vec![
+            Op::CreateVeth {
+                name: n("v0"),
+                peer: n("v1"),
+            },
+            Op::SetMac {
+                name: n("v0"),
+                mac: "02:00:00:00:00:01".parse().unwrap(),
+            },
+            Op::SetMtu {
+                name: n("v1"),
+                mtu: 1400,
+            },
+            up("v0"),
+            Op::AddAddress(address("v0", "10.7.7.1/24", None)),
+        ],
+        Op::DeleteLink { name: n("v1") },
+    );
+}
+
+#[test]
+fn rename_relabels_addresses() {
+    check(
+        "rename",
+        vec![],
+        Op::Rename {
+            name: n("eth0"),
+            to: n("peth0"),
+        },
+    );
+}
+
+#[test]
+fn set_mac() {
+    check(
+        "set_mac",
+        vec![],
+        Op::SetMac {
+            name: n("eth0"),
+            mac: MacAddr::BRIDGE_PORT,
+        },
+    );
+}
+
+#[test]
+fn set_mtu() {
+    check(
+        "set_mtu",
+        vec![],
+        Op::SetMtu {
+            name: n("eth0"),
+            mtu: 9000,
+        },
+    );
+}
+
+#[test]
+fn set_master() {
+    check(
+        "set_master",
+        vec![bridge("xenbr0")],
+        Op::SetMaster {
+            name: n("eth0"),
+            master: Some(n("xenbr0")),
+        },
+    );
+}
+
+#[test]
+fn clear_master() {
+    check(
+        "clear_master",
+        vec![
+            bridge("xenbr0"),
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("xenbr0")),
+            },
+        ],
+        Op::SetMaster {
+            name: n("eth0"),
+            master: None,
+        },
+    );
+}
+
+#[test]
+fn down_drops_ipv6_and_routes_and_undo_brings_them_back() {
+    check(
+        "down",
+        vec![],
+        Op::SetUp {
+            name: n("eth0"),
+            up: false,
+        },
+    );
+}
+
+#[test]
+fn bring_up() {
+    check(
+        "up",
+        vec![Op::CreateVeth {
+            name: n("v0"),
+            peer: n("v1"),
+        }],
+        Op::SetUp {
+            name: n("v0"),
+            up: true,
+        },
+    );
+}
+
+#[test]
+fn add_secondary_address() {
+    check(
+        "add_address",
+        vec![],
+        Op::AddAddress(address("eth0", "192.0.2.12/24", Some("eth0:2"))),
+    );
+}
+
+#[test]
+fn add_ipv6_address() {
+    check(
+        "add_address6",
+        vec![],
+        Op::AddAddress(address("eth0", "2001:db8::99/64", None)),
+    );
+}
+
+#[test]
+fn delete_primary_address_takes_secondary_and_routes() {
+    let a = address("eth0", "192.0.2.10/24", None);
+    check("del_primary", vec![], Op::DelAddress(a));
+}
+
+#[test]
+fn delete_ipv6_address() {
+    check(
+        "del_address6",
+        vec![],
+        Op::DelAddress(address("eth0", "2001:db8::10/64", None)),
+    );
+}
+
+#[test]
+fn add_route() {
+    check(
+        "add_route",
+        vec![],
+        Op::AddRoute(route(
+            "10.1.0.0/16",
+            Some("192.0.2.1"),
+            "eth0",
+            Some(9),
+            200,
+        )),
+    );
+}
+
+#[test]
+fn delete_default_route() {
+    check(
+        "del_route",
+        vec![],
+        Op::DelRoute(route(
+            "default",
+            Some("192.0.2.1"),
+            "eth0",
+            None,
+            RT_TABLE_MAIN,
+        )),
+    );
+}
+
+#[test]
+fn delete_ipv6_route() {
+    check(
+        "del_route6",
+        vec![],
+        Op::DelRoute(route(
+            "2001:db8:1::/48",
+            Some("2001:db8::1"),
+            "eth0",
+            None,
+            RT_TABLE_MAIN,
+        )),
+    );
+}
+
+#[test]
+fn errors_name_the_operation_and_interface() {
+    let w = world!("errors");
+    let mut host = w.host.host(&support::state_dir("errors")).unwrap();
+    let before = host.snapshot().unwrap();
+
+    // Refused by the model, before anything is sent.
+    let e = host
+        .transact("t", |s, _| {
+            Ok((Plan::build(s, vec![bridge("eth0")])?, None, ()))
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Exists, "{e}");
+    assert!(
+        e.to_string()
+            .contains("create bridge eth0: interface eth0 already exists"),
+        "{e}"
+    );
+
+    let e = host
+        .transact("t", |s, _| {
+            Ok((Plan::build(s, vec![up("nosuch0")])?, None, ()))
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(
+        e.to_string()
+            .contains("bring nosuch0 up: interface nosuch0 does not exist"),
+        "{e}"
+    );
+
+    // The kernel's own answer to a create of an existing name names it too.
+    let e = w.host.apply(&[bridge("eth0")]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Exists, "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("create bridge eth0: interface eth0 already exists"),
+        "{e}"
+    );
+
+    // A 16-byte name never becomes a request.
+    let e = "abcdefghijklmnop".parse::<IfName>().unwrap_err();
+    assert!(e.to_string().contains("16 bytes long"), "{e}");
+
+    support::assert_same(&before, &host.snapshot().unwrap(), "errors change nothing");
+}
