@@ -25,7 +25,9 @@ use crate::op::Op;
 pub struct BoundOp {
     /// The op.
     pub op: Op,
-    /// `(name, index)` for each link the op names whose index was known.
+    /// `(name, index)` for each link the op names whose index was known. For
+    /// an op that re-creates a link (the undo of a delete): the indices the
+    /// deleted link had, which the re-created one replaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub at: Vec<(IfName, u32)>,
 }

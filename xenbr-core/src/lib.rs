@@ -15,14 +15,17 @@ pub mod names;
 pub mod netlink;
 pub mod op;
 pub mod plan;
+pub mod records;
 pub mod sandbox;
 pub mod state;
 pub mod txn;
 pub mod xen;
 
 pub use error::{Error, ErrorKind, Result};
-pub use host::{has_cap_net_admin, in_named_netns, Host, Recovered};
+pub use host::{has_cap_net_admin, in_named_netns, Host, Recovered, StartOutcome, StopOutcome};
 pub use names::{IfName, IpNet, MacAddr, Mtu, ValueError};
 pub use op::Op;
+pub use plan::takeover::{Pair, StartRequest, StopRequest};
 pub use plan::Plan;
+pub use records::{Mode, Records, Takeover};
 pub use state::Snapshot;

@@ -376,7 +376,11 @@ fn nul_in_a_path_is_refused() {
 
 #[test]
 fn missing_socket_is_a_clear_not_found() {
-    let dir = std::env::temp_dir().join(format!("xenbr-xs-missing-{}", std::process::id()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("xenbr-xs-missing-{}-{nanos}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let path = dir.join("socket");
     let e = XenStore::open_path(&path).unwrap_err();
@@ -391,7 +395,7 @@ fn missing_socket_is_a_clear_not_found() {
 
     // A socket file that nobody listens on any more (a dead xenstored).
     std::fs::create_dir_all(&dir).unwrap();
-    drop(UnixListener::bind(&path).unwrap());
+    drop(UnixListener::bind(&path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display())));
     let e = XenStore::open_path(&path).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(e.to_string().contains(&path.display().to_string()), "{e}");

@@ -3,6 +3,8 @@
 //! dry-runs it on the in-memory model, so every check the model can make
 //! (names free, links present, MTU in range) happens before the first change.
 
+pub mod takeover;
+
 use std::fmt;
 
 use serde::Serialize;

@@ -37,24 +37,27 @@ pub struct Applied {
 /// Test hooks, read from the environment in debug builds only: fail step K
 /// (`XENBR_TEST_FAIL_STEP=K`, from 1), or kill the process with SIGKILL right
 /// after step K (`XENBR_TEST_CRASH_AFTER=K`, 0 for before the first).
-#[derive(Debug, Clone, Copy, Default)]
-struct Faults {
-    fail_step: Option<usize>,
-    crash_after: Option<usize>,
+/// A [`crate::Host`] can also be given them directly (`Host::test_faults`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Fail this step (from 1) instead of sending it.
+    pub fail_step: Option<usize>,
+    /// SIGKILL the process once this many steps are done.
+    pub crash_after: Option<usize>,
 }
 
 impl Faults {
     #[cfg(debug_assertions)]
-    fn from_env() -> Faults {
+    fn resolve(given: Faults) -> Faults {
         let get = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
         Faults {
-            fail_step: get("XENBR_TEST_FAIL_STEP"),
-            crash_after: get("XENBR_TEST_CRASH_AFTER"),
+            fail_step: given.fail_step.or_else(|| get("XENBR_TEST_FAIL_STEP")),
+            crash_after: given.crash_after.or_else(|| get("XENBR_TEST_CRASH_AFTER")),
         }
     }
 
     #[cfg(not(debug_assertions))]
-    fn from_env() -> Faults {
+    fn resolve(_: Faults) -> Faults {
         Faults::default()
     }
 
@@ -98,6 +101,7 @@ pub(crate) fn run(
     before: &Snapshot,
     plan: &Plan,
     records: Option<Option<String>>,
+    faults: Faults,
 ) -> Result<Applied> {
     let records_before = dir.read_records()?;
     let records = records.filter(|r| *r != records_before);
@@ -117,7 +121,7 @@ pub(crate) fn run(
         sent: 0,
         requests: 0,
     };
-    let faults = Faults::from_env();
+    let faults = Faults::resolve(faults);
     let result = forward(sock, &mut journal, plan, &mut p, faults)
         .and_then(|()| faults.at(plan.steps.len(), plan.steps.len()))
         .and_then(|()| verify(sock, plan))
@@ -173,10 +177,16 @@ fn forward(
     let mut i = 0;
     faults.at(0, n)?;
     while i < n {
+        // A create is a segment of its own: its undo (delete by name, as
+        // its index is not known yet) is journaled only once every earlier
+        // step is acknowledged, when the name is free or is the new link's.
+        // An earlier step may free the name (bridge mode renames the NIC
+        // away); replay undoes the create before it undoes that rename.
         let mut end = i;
         while end < n {
             end += 1;
-            if plan.steps[end - 1].op.is_create() || faults.boundary(end) {
+            let next_creates = plan.steps.get(end).is_some_and(|s| s.op.is_create());
+            if plan.steps[end - 1].op.is_create() || next_creates || faults.boundary(end) {
                 break;
             }
         }
@@ -191,6 +201,21 @@ fn forward(
                     format!("the index of {name} is not known"),
                 )
             })?;
+            // An undo that re-creates a link (of a delete) records the indices
+            // it replaces, read before the delete: replay maps older entries'
+            // indices to the new link's.
+            let replaced: Vec<Vec<(IfName, u32)>> = step
+                .undo
+                .iter()
+                .map(|op| match op.is_create() {
+                    true => op
+                        .links()
+                        .into_iter()
+                        .filter_map(|n| p.map.get(n).map(|i| (n.clone(), *i)))
+                        .collect(),
+                    false => Vec::new(),
+                })
+                .collect();
             match &step.op {
                 Op::Rename { name, to } => {
                     if let Some(ix) = p.map.remove(name) {
@@ -205,12 +230,16 @@ fn forward(
             let undo: Vec<BoundOp> = step
                 .undo
                 .iter()
-                .map(|op| BoundOp {
-                    at: op
-                        .links()
-                        .into_iter()
-                        .filter_map(|n| p.map.get(n).map(|i| (n.clone(), *i)))
-                        .collect(),
+                .zip(replaced)
+                .map(|(op, replaced)| BoundOp {
+                    at: match op.is_create() {
+                        true => replaced,
+                        false => op
+                            .links()
+                            .into_iter()
+                            .filter_map(|n| p.map.get(n).map(|i| (n.clone(), *i)))
+                            .collect(),
+                    },
                     op: op.clone(),
                 })
                 .collect();

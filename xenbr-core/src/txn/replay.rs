@@ -26,9 +26,15 @@ pub(crate) fn replay(
     let created: HashMap<&IfName, u32> = created.iter().map(|(n, i)| (n, *i)).collect();
     let mut errors = Vec::new();
     let mut batch: Vec<(Request, String)> = Vec::new();
+    // Old index -> new index, for links the transaction deleted and this
+    // replay re-created.
+    let mut remap: HashMap<u32, u32> = HashMap::new();
     for (_, ops) in steps.iter().rev() {
         for b in ops {
-            let known: HashMap<&IfName, u32> = b.at.iter().map(|(n, i)| (n, *i)).collect();
+            let known: HashMap<&IfName, u32> =
+                b.at.iter()
+                    .map(|(n, i)| (n, remap.get(i).copied().unwrap_or(*i)))
+                    .collect();
             let lookup = |n: &IfName| known.get(n).or_else(|| created.get(n)).copied();
             let req = match bind(&b.op, &lookup) {
                 Ok(r) => r,
@@ -54,8 +60,14 @@ pub(crate) fn replay(
             let creates = matches!(req, Request::NewBridge { .. } | Request::NewVeth { .. });
             batch.push((req, format!("undo: {}", b.op.describe())));
             if creates {
-                // What follows may need the new link's index.
+                // What follows may need the new link's index, and older
+                // entries name the deleted link by its old one.
                 flush(sock, &mut batch, &mut errors);
+                for (n, old) in &b.at {
+                    if let Ok(new) = sock.link_index(n) {
+                        remap.insert(*old, new);
+                    }
+                }
             }
         }
     }

@@ -1,6 +1,10 @@
 //! [`Host`]: one network namespace and its state directory, the handle every
 //! front end (CLI, C ABI, Rust callers) goes through.
 
+mod takeover;
+
+pub use takeover::{StartOutcome, StopOutcome};
+
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
@@ -17,6 +21,7 @@ pub struct Host {
     sock: Socket,
     dir: StateDir,
     lock_timeout: Duration,
+    faults: txn::Faults,
 }
 
 /// What [`Host::recover`] did.
@@ -91,6 +96,7 @@ impl Host {
             sock: Socket::open()?,
             dir: StateDir::default_for(None),
             lock_timeout: Duration::from_secs(30),
+            faults: txn::Faults::default(),
         })
     }
 
@@ -103,6 +109,7 @@ impl Host {
             sock,
             dir: StateDir::default_for(Some(name)),
             lock_timeout: Duration::from_secs(30),
+            faults: txn::Faults::default(),
         })
     }
 
@@ -115,6 +122,18 @@ impl Host {
     /// Waits at most `t` for another xenbr's lock.
     pub fn with_lock_timeout(mut self, t: Duration) -> Host {
         self.lock_timeout = t;
+        self
+    }
+
+    /// Test hook: fail step `fail_step` (from 1) or SIGKILL the process after
+    /// `crash_after` steps, in every transaction of this handle. Has no
+    /// effect in release builds.
+    #[doc(hidden)]
+    pub fn test_faults(mut self, fail_step: Option<usize>, crash_after: Option<usize>) -> Host {
+        self.faults = txn::Faults {
+            fail_step,
+            crash_after,
+        };
         self
     }
 
@@ -155,8 +174,16 @@ impl Host {
                 needs: "CAP_NET_ADMIN (run as root)".into(),
             });
         }
-        let applied = txn::run(&mut self.sock, &self.dir, what, &before, &plan, new_records)
-            .map_err(|e| e.context(what))?;
+        let applied = txn::run(
+            &mut self.sock,
+            &self.dir,
+            what,
+            &before,
+            &plan,
+            new_records,
+            self.faults,
+        )
+        .map_err(|e| e.context(what))?;
         Ok((applied, extra))
     }
 
