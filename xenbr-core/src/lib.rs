@@ -22,10 +22,13 @@ pub mod txn;
 pub mod xen;
 
 pub use error::{Error, ErrorKind, Result};
-pub use host::{has_cap_net_admin, in_named_netns, Host, Recovered, StartOutcome, StopOutcome};
+pub use host::{
+    has_cap_net_admin, in_named_netns, Host, Recovered, StartOutcome, StopOutcome, VifOutcome,
+};
 pub use names::{IfName, IpNet, MacAddr, Mtu, ValueError};
 pub use op::Op;
 pub use plan::takeover::{Pair, StartRequest, StopRequest};
+pub use plan::vif::VifRequest;
 pub use plan::Plan;
 pub use records::{Mode, Records, Takeover};
 pub use state::Snapshot;

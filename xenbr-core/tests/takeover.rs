@@ -36,11 +36,7 @@ fn reach(from: &Netns, to: &Netns, addr: impl Into<IpAddr>) {
 /// Dom0's identity on `dev`: its addresses and the routes through it.
 fn identity(s: &Snapshot, dev: &str) -> Snapshot {
     let (addresses, routes) = xenbr_core::plan::takeover::carried(s, &n(dev));
-    Snapshot {
-        links: vec![],
-        addresses,
-        routes,
-    }
+    Snapshot::new(vec![], addresses, routes)
 }
 
 /// Plugs a guest's vif into `bridge` the way vif-bridge does.

@@ -2,8 +2,10 @@
 //! front end (CLI, C ABI, Rust callers) goes through.
 
 mod takeover;
+mod vif;
 
 pub use takeover::{StartOutcome, StopOutcome};
+pub use vif::VifOutcome;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

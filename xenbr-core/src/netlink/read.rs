@@ -69,11 +69,7 @@ impl Socket {
                 _ => None,
             })
             .collect();
-        Ok(Snapshot {
-            links,
-            addresses,
-            routes,
-        })
+        Ok(Snapshot::new(links, addresses, routes))
     }
 
     /// The kernel index of the link called `name` (one `RTM_GETLINK`, as

@@ -4,6 +4,7 @@
 //! (names free, links present, MTU in range) happens before the first change.
 
 pub mod takeover;
+pub mod vif;
 
 use std::fmt;
 

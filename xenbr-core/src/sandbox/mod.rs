@@ -8,6 +8,7 @@
 
 mod netns;
 mod probe;
+mod tap;
 mod world;
 
 pub use netns::Netns;

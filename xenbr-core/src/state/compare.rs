@@ -224,25 +224,26 @@ impl Snapshot {
 /// and routes on them: how a transaction verifies its own work without being
 /// confused by other changes on the host.
 pub fn diff_on(before: &Snapshot, after: &Snapshot, names: &[IfName]) -> Vec<String> {
-    let keep = |s: &Snapshot| Snapshot {
-        links: s
-            .links
-            .iter()
-            .filter(|l| names.contains(&l.name))
-            .cloned()
-            .collect(),
-        addresses: s
-            .addresses
-            .iter()
-            .filter(|a| names.contains(&a.ifname))
-            .cloned()
-            .collect(),
-        routes: s
-            .routes
-            .iter()
-            .filter(|r| names.iter().any(|n| r.uses(n)))
-            .cloned()
-            .collect(),
+    let names: std::collections::HashSet<&IfName> = names.iter().collect();
+    let named = |n: &Option<IfName>| n.as_ref().is_some_and(|o| names.contains(o));
+    let keep = |s: &Snapshot| {
+        Snapshot::new(
+            s.links
+                .iter()
+                .filter(|l| names.contains(&l.name))
+                .cloned()
+                .collect(),
+            s.addresses
+                .iter()
+                .filter(|a| names.contains(&a.ifname))
+                .cloned()
+                .collect(),
+            s.routes
+                .iter()
+                .filter(|r| named(&r.oif) || r.multipath.iter().any(|h| named(&h.oif)))
+                .cloned()
+                .collect(),
+        )
     };
     diff(&keep(before), &keep(after))
 }

@@ -12,6 +12,8 @@ pub mod apply;
 pub mod compare;
 mod display;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
@@ -248,6 +250,11 @@ pub struct Snapshot {
     pub addresses: Vec<Address>,
     /// Every route of every table, IPv4 then IPv6.
     pub routes: Vec<Route>,
+    /// Where each name is in `links`: a cache, checked on every use and
+    /// rebuilt when stale, so lookups stay O(1) on hosts with thousands of
+    /// links.
+    #[serde(skip)]
+    positions: RefCell<HashMap<IfName, usize>>,
 }
 
 impl Snapshot {
@@ -257,14 +264,46 @@ impl Snapshot {
         crate::netlink::Socket::open()?.snapshot()
     }
 
+    /// A snapshot of these links, addresses and routes.
+    pub fn new(links: Vec<Link>, addresses: Vec<Address>, routes: Vec<Route>) -> Snapshot {
+        Snapshot {
+            links,
+            addresses,
+            routes,
+            positions: RefCell::default(),
+        }
+    }
+
+    fn position(&self, name: &IfName) -> Option<usize> {
+        if self.links.len() < 16 {
+            return self.links.iter().position(|l| &l.name == name);
+        }
+        let valid = |i: usize| self.links.get(i).is_some_and(|l| &l.name == name);
+        let mut map = self.positions.borrow_mut();
+        if let Some(&i) = map.get(name) {
+            if valid(i) {
+                return Some(i);
+            }
+        }
+        // Missing or stale: the links changed since the cache was built.
+        map.clear();
+        map.extend(
+            self.links
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.name.clone(), i)),
+        );
+        map.get(name).copied()
+    }
+
     /// The link called `name`.
     pub fn link(&self, name: &IfName) -> Option<&Link> {
-        self.links.iter().find(|l| &l.name == name)
+        self.position(name).map(|i| &self.links[i])
     }
 
     /// The link called `name`, as a mutable reference.
     pub fn link_mut(&mut self, name: &IfName) -> Option<&mut Link> {
-        self.links.iter_mut().find(|l| &l.name == name)
+        self.position(name).map(|i| &mut self.links[i])
     }
 
     /// The link whose kernel index is `index`.

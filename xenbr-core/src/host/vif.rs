@@ -1,0 +1,91 @@
+//! `Host::vif_online` and `Host::vif_offline`: Xen's `vif-bridge` as
+//! transactions over any number of interfaces. The planning is in
+//! [`crate::plan::vif`].
+
+use super::Host;
+use crate::error::Result;
+use crate::names::IfName;
+use crate::plan::vif::{plan_offline, plan_online, VifRequest};
+use crate::records::Records;
+use crate::txn::Applied;
+
+/// What `vif online` or `vif offline` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VifOutcome {
+    /// `(interface, bridge)` attached now (online).
+    pub attached: Vec<(IfName, IfName)>,
+    /// Interfaces taken down and off their bridge (offline).
+    pub detached: Vec<IfName>,
+    /// Interfaces that were already as asked.
+    pub unchanged: Vec<IfName>,
+    /// Interfaces that no longer exist (offline only; not an error).
+    pub gone: Vec<IfName>,
+    /// Steps and requests.
+    pub applied: Applied,
+}
+
+fn what(verb: &str, names: impl Iterator<Item = impl std::fmt::Display>) -> String {
+    let names: Vec<String> = names.map(|n| n.to_string()).collect();
+    match names.len() {
+        0..=3 => format!("vif {verb} {}", names.join(" ")),
+        n => format!("vif {verb} {} and {} more", names[..2].join(" "), n - 2),
+    }
+}
+
+impl Host {
+    /// Puts guest interfaces on their bridges in one transaction, all or
+    /// nothing (`vif-bridge online`): each goes down, gets MAC
+    /// `fe:ff:ff:ff:ff:ff`, loses its addresses, takes the bridge's MTU (or
+    /// the one asked), joins the bridge and comes up. Interfaces already
+    /// attached as asked are left alone.
+    pub fn vif_online(&mut self, reqs: &[VifRequest]) -> Result<VifOutcome> {
+        let (applied, p) = self.transact(
+            &what("online", reqs.iter().map(|r| &r.name)),
+            |snap, rec| {
+                let p = plan_online(snap, &Records::parse(rec)?, reqs)?;
+                Ok((p.plan.clone(), None, p))
+            },
+        )?;
+        Ok(VifOutcome {
+            attached: p.attached,
+            unchanged: p.unchanged,
+            applied,
+            ..Default::default()
+        })
+    }
+
+    /// Takes guest interfaces down and off their bridges in one transaction
+    /// (`vif-bridge offline`). Interfaces already gone are reported, not
+    /// refused.
+    pub fn vif_offline(&mut self, names: &[IfName]) -> Result<VifOutcome> {
+        let (applied, p) = self.transact(&what("offline", names.iter()), |snap, _| {
+            let p = plan_offline(snap, names)?;
+            Ok((p.plan.clone(), None, p))
+        })?;
+        Ok(VifOutcome {
+            detached: p.detached,
+            unchanged: p.unchanged,
+            gone: p.gone,
+            applied,
+            ..Default::default()
+        })
+    }
+
+    /// What [`Host::vif_online`] would do, without doing it.
+    pub fn plan_vif_online(&mut self, reqs: &[VifRequest]) -> Result<crate::plan::vif::OnlinePlan> {
+        self.preview(|snap, rec| {
+            let p = plan_online(snap, &Records::parse(rec)?, reqs)?;
+            Ok((p.plan.clone(), p))
+        })
+        .map(|(_, p)| p)
+    }
+
+    /// What [`Host::vif_offline`] would do, without doing it.
+    pub fn plan_vif_offline(&mut self, names: &[IfName]) -> Result<crate::plan::vif::OfflinePlan> {
+        self.preview(|snap, _| {
+            let p = plan_offline(snap, names)?;
+            Ok((p.plan.clone(), p))
+        })
+        .map(|(_, p)| p)
+    }
+}
