@@ -18,6 +18,7 @@ pub mod plan;
 pub mod records;
 pub mod sandbox;
 pub mod state;
+pub mod status;
 pub mod txn;
 pub mod xen;
 

@@ -27,7 +27,8 @@ pub struct Host {
 }
 
 /// What [`Host::recover`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Recovered {
     /// There was no unfinished transaction.
     Nothing,
@@ -147,6 +148,18 @@ impl Host {
     /// Reads links, addresses and routes (`ip link; ip addr; ip route show table all`).
     pub fn snapshot(&mut self) -> Result<Snapshot> {
         self.sock.snapshot()
+    }
+
+    /// Everything `xenbr status` shows: the snapshot, the recorded
+    /// takeovers, and a transaction that was cut off, if any.
+    pub fn status(&mut self) -> Result<crate::status::Status> {
+        let snapshot = self.sock.snapshot()?;
+        let records = crate::records::Records::parse(self.dir.read_records()?.as_deref())?;
+        Ok(crate::status::Status::new(
+            snapshot,
+            records,
+            self.unfinished()?.as_ref(),
+        ))
     }
 
     /// The journal of an unfinished transaction, if one was cut off.

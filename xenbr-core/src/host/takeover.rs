@@ -11,7 +11,7 @@ use crate::records::{Records, Takeover};
 use crate::txn::Applied;
 
 /// What `start` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StartOutcome {
     /// Takeovers made now.
     pub started: Vec<Takeover>,
@@ -22,7 +22,7 @@ pub struct StartOutcome {
 }
 
 /// What `stop` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StopOutcome {
     /// Takeovers undone.
     pub stopped: Vec<Takeover>,

@@ -10,7 +10,7 @@ use crate::records::Records;
 use crate::txn::Applied;
 
 /// What `vif online` or `vif offline` did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct VifOutcome {
     /// `(interface, bridge)` attached now (online).
     pub attached: Vec<(IfName, IfName)>,

@@ -16,6 +16,7 @@ use crate::op::Op;
 use crate::plan::Plan;
 use crate::records::{Mode, Records, Takeover};
 use crate::state::{Address, LinkKind, Route, Snapshot, RT_TABLE_MAIN};
+use crate::xen::xend_config::{BridgeArg, NetworkBridgeArgs};
 
 /// One NIC to put on one bridge; what is left out takes Xen's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +25,52 @@ pub struct Pair {
     pub netdev: Option<IfName>,
     /// The bridge (default: `xenbrN` in classic mode, the NIC's name in bridge mode).
     pub bridge: Option<IfName>,
+}
+
+impl Pair {
+    /// The pair Xen's `network-bridge` arguments describe, or `None` for
+    /// `bridge=null` (Xen's way of saying "no bridge"). `vifnum=N` stands for
+    /// `netdev=ethN bridge=xenbrN`; `antispoof=yes` is refused, since xenbr
+    /// does not manage iptables.
+    pub fn from_xen(a: &NetworkBridgeArgs) -> Result<Option<Pair>> {
+        let op = "read network-bridge arguments";
+        if a.antispoof == Some(true) {
+            return Err(Error::invalid(
+                op,
+                "antispoof=yes is not supported: xenbr changes links, not iptables rules; use antispoof=no",
+            ));
+        }
+        let from_vifnum = |prefix: &str| {
+            a.vifnum
+                .map(|n| name(format!("{prefix}{n}"), op))
+                .transpose()
+        };
+        let bridge = match &a.bridge {
+            Some(BridgeArg::Null) => return Ok(None),
+            Some(BridgeArg::Named(b)) => Some(b.clone()),
+            None => from_vifnum("xenbr")?,
+        };
+        let netdev = match &a.netdev {
+            Some(n) => Some(n.clone()),
+            None => from_vifnum("eth")?,
+        };
+        Ok(Some(Pair { netdev, bridge }))
+    }
+
+    /// Parses Xen-style words, pairs separated by a lone `,`:
+    /// `netdev=eth0 bridge=xenbr0 , netdev=eth1 bridge=xenbr1`.
+    /// Groups that say `bridge=null` are left out.
+    pub fn parse_xen_words<S: AsRef<str>>(words: &[S]) -> Result<Vec<Pair>> {
+        let mut pairs = Vec::new();
+        for group in words.split(|w| w.as_ref() == ",") {
+            if group.is_empty() {
+                continue;
+            }
+            let args = NetworkBridgeArgs::parse_words(group.iter().map(|w| w.as_ref()))?;
+            pairs.extend(Pair::from_xen(&args)?);
+        }
+        Ok(pairs)
+    }
 }
 
 /// `network-bridge start`, for one or several NICs at once.

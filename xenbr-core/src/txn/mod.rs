@@ -25,7 +25,7 @@ use crate::state::{compare, Snapshot};
 pub(crate) use replay::replay;
 
 /// What a finished transaction did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Applied {
     /// Steps applied.
     pub steps: usize,

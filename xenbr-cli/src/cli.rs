@@ -1,0 +1,140 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use xenbr_core::{IfName, Mtu};
+
+/// Xen's network-bridge and vif-bridge, done as transactions over rtnetlink:
+/// either everything happens, or the host is left exactly as it was.
+#[derive(Debug, Parser)]
+#[command(name = "xenbr", version, about)]
+pub struct Cli {
+    /// Work in the network namespace /run/netns/NAME (as `ip -n NAME`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Keep the lock, journal and records here (default: /run/xenbr, or
+    /// $XENBR_STATE_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show bridges as trees (physical port, dom0, guests), then other links.
+    Status,
+    /// Take over NICs and put each on a bridge (network-bridge start).
+    Start(StartArgs),
+    /// Undo takeovers, leaving the host as before start (network-bridge stop).
+    Stop(StopArgs),
+    /// Print the steps a command would take, with their `ip` commands; change nothing.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Put back the state from before a transaction that was cut off.
+    Recover,
+    /// Plug guests' interfaces into bridges or take them out (vif-bridge).
+    #[command(subcommand)]
+    Vif(VifCommand),
+    /// Show the whole job in throwaway namespaces: start, two guests, packets, stop.
+    Sandbox,
+}
+
+/// Which of Xen's layouts.
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum ModeArg {
+    /// Xen 3.0/3.1: veth pair, NIC renamed peth0 on xenbr0.
+    #[default]
+    Classic,
+    /// Xen 3.2-4.4: the bridge takes the NIC's name and addresses.
+    Bridge,
+}
+
+/// `start`'s arguments.
+#[derive(Debug, Args, Clone)]
+pub struct StartArgs {
+    /// The layout.
+    #[arg(long, value_enum, default_value_t)]
+    pub mode: ModeArg,
+    /// The NIC (default: the device of the IPv4 default route).
+    #[arg(long)]
+    pub netdev: Option<IfName>,
+    /// The bridge (default: xenbrN, or the NIC's name in bridge mode).
+    #[arg(long)]
+    pub bridge: Option<IfName>,
+    /// One more NIC and its bridge, as NETDEV[:BRIDGE]; repeat for several.
+    #[arg(long, value_name = "NETDEV[:BRIDGE]")]
+    pub pair: Vec<String>,
+    /// Take the pairs from a xend-config.sxp's (network-script ...) lines.
+    #[arg(long, value_name = "FILE")]
+    pub from_xend_config: Option<PathBuf>,
+    /// Xen's style: `netdev=eth0 bridge=xenbr0 [antispoof=no]`, a lone `,`
+    /// between pairs.
+    #[arg(value_name = "KEY=VALUE")]
+    pub xen: Vec<String>,
+}
+
+/// `stop`'s arguments.
+#[derive(Debug, Args, Clone)]
+pub struct StopArgs {
+    /// Detach guests' interfaces still on the bridge instead of refusing.
+    #[arg(long)]
+    pub force: bool,
+    /// Bridges to stop, by name or as `bridge=NAME` (default: all xenbr started).
+    #[arg(value_name = "BRIDGE")]
+    pub bridges: Vec<String>,
+}
+
+/// `plan`'s subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// The steps of `start`.
+    Start(StartArgs),
+    /// The steps of `stop`.
+    Stop(StopArgs),
+    /// The steps of `vif online|offline`.
+    #[command(subcommand)]
+    Vif(VifCommand),
+}
+
+/// `vif`'s subcommands.
+#[derive(Debug, Subcommand, Clone)]
+pub enum VifCommand {
+    /// Down, MAC fe:ff:ff:ff:ff:ff, addresses flushed, MTU, onto the bridge, up.
+    #[command(alias = "add")]
+    Online(VifOnlineArgs),
+    /// Down and off the bridge; an interface already gone is fine.
+    #[command(alias = "remove")]
+    Offline(VifOfflineArgs),
+}
+
+/// `vif online`'s arguments.
+#[derive(Debug, Args, Clone)]
+pub struct VifOnlineArgs {
+    /// The bridge (default: the host's, as Xen chooses it).
+    #[arg(long)]
+    pub bridge: Option<IfName>,
+    /// The MTU (default: the bridge's).
+    #[arg(long)]
+    pub mtu: Option<Mtu>,
+    /// Rename the interface first (only with one interface).
+    #[arg(long)]
+    pub vifname: Option<IfName>,
+    /// The interfaces (vif5.0, vif5.0-emu, ...).
+    #[arg(required = true, value_name = "VIF")]
+    pub vifs: Vec<IfName>,
+}
+
+/// `vif offline`'s arguments.
+#[derive(Debug, Args, Clone)]
+pub struct VifOfflineArgs {
+    /// The interfaces.
+    #[arg(required = true, value_name = "VIF")]
+    pub vifs: Vec<IfName>,
+}
