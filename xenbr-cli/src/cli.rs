@@ -68,7 +68,7 @@ pub struct StartArgs {
     /// The bridge (default: xenbrN, or the NIC's name in bridge mode).
     #[arg(long)]
     pub bridge: Option<IfName>,
-    /// One more NIC and its bridge, as NETDEV[:BRIDGE]; repeat for several.
+    /// One more NIC and its bridge, as `NETDEV[:BRIDGE]`; repeat for several.
     #[arg(long, value_name = "NETDEV[:BRIDGE]")]
     pub pair: Vec<String>,
     /// Take the pairs from a xend-config.sxp's (network-script ...) lines.
