@@ -345,10 +345,13 @@ pub fn plan_start(snap: &Snapshot, records: &Records, req: &StartRequest) -> Res
             ));
         }
         let mtu = nic.mtu;
-        let mac = nic.mac.ok_or_else(|| {
+        let mac = nic.mac.filter(|m| !m.is_zero()).ok_or_else(|| {
             Error::invalid(
                 &op,
-                format!("{netdev} has no Ethernet address to carry over"),
+                format!(
+                    "{netdev} has no Ethernet address (is it the loopback or a tunnel?), \
+                     so it cannot be a bridge port"
+                ),
             )
         })?;
         let (addrs, routes) = carried(snap, &netdev);
