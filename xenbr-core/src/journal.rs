@@ -3,6 +3,15 @@
 //! covers are sent. It exists only while a transaction runs; finding one means
 //! a transaction was cut off, and [`crate::Host::recover`] replays its undo.
 //!
+//! What is synced, and why: the journal guards against the process dying
+//! half-way, which loses nothing the kernel holds. The undo of each segment is
+//! `fdatasync`ed before the segment is sent, as a write-ahead log must be;
+//! creating and removing the file are not synced, since a power loss or kernel
+//! crash takes the network configuration with it. A journal that outlives its
+//! boot (a state directory on disk) names kernel indices of another boot, so
+//! it records the boot id and [`read`] reports it as stale rather than
+//! letting anyone replay it.
+//!
 //! Lines: a `begin` (what, who, when, and the state records as they were),
 //! then `undo` entries (a step's undo ops with the kernel indices of the links
 //! they name, as known when written), and `created` entries (the index of a
@@ -46,6 +55,9 @@ pub enum Entry {
         started: u64,
         /// The state records file before the transaction (`None`: absent).
         records_before: Option<String>,
+        /// `/proc/sys/kernel/random/boot_id` when it was written.
+        #[serde(default)]
+        boot_id: String,
     },
     /// The undo of one step, to be applied in order.
     Undo {
@@ -68,12 +80,6 @@ pub struct Journal {
     file: File,
     path: PathBuf,
     line: Vec<u8>,
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(format!("sync directory {}", dir.display()), e))
 }
 
 impl Journal {
@@ -99,18 +105,18 @@ impl Journal {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        j.append(&[Entry::Begin {
+        // Written, not synced: see the module documentation.
+        j.write(&[Entry::Begin {
             what: what.into(),
             pid: std::process::id(),
             started,
             records_before,
+            boot_id: boot_id(),
         }])?;
-        sync_dir(dir)?;
         Ok(j)
     }
 
-    /// Appends entries and syncs them to disk before returning.
-    pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
+    fn write(&mut self, entries: &[Entry]) -> Result<()> {
         self.line.clear();
         for e in entries {
             serde_json::to_writer(&mut self.line, e)
@@ -120,8 +126,15 @@ impl Journal {
         let op = || format!("write journal {}", self.path.display());
         self.file
             .write_all(&self.line)
-            .map_err(|e| Error::io(op(), e))?;
-        self.file.sync_data().map_err(|e| Error::io(op(), e))
+            .map_err(|e| Error::io(op(), e))
+    }
+
+    /// Appends entries and syncs them to disk before returning.
+    pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
+        self.write(entries)?;
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(format!("sync journal {}", self.path.display()), e))
     }
 
     /// Removes the journal: the transaction is over (done or fully undone).
@@ -130,14 +143,17 @@ impl Journal {
     }
 }
 
-/// Removes the journal at `path`, durably.
+/// Removes the journal at `path` (not synced: see the module documentation).
 pub fn remove(path: &Path) -> Result<()> {
     std::fs::remove_file(path)
-        .map_err(|e| Error::io(format!("remove journal {}", path.display()), e))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
-    Ok(())
+        .map_err(|e| Error::io(format!("remove journal {}", path.display()), e))
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`), or empty if unknown.
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// What an unfinished journal says.
@@ -151,6 +167,8 @@ pub struct Unfinished {
     pub started: u64,
     /// The state records before it.
     pub records_before: Option<String>,
+    /// The boot it was written in (empty for journals of older versions).
+    pub boot_id: String,
     /// `(step, undo ops)` in the order written.
     pub undo: Vec<(usize, Vec<BoundOp>)>,
     /// Links it created: `(name when created, index)`.
@@ -158,6 +176,12 @@ pub struct Unfinished {
 }
 
 impl Unfinished {
+    /// True when it was written in an earlier boot: its kernel indices mean
+    /// nothing now, and the network configuration it changed is gone anyway.
+    pub fn is_stale(&self) -> bool {
+        !self.boot_id.is_empty() && self.boot_id != boot_id()
+    }
+
     /// True when the process that wrote it is still running.
     pub fn owner_alive(&self) -> bool {
         // SAFETY: signal 0 only checks that the process exists.
@@ -186,11 +210,13 @@ pub fn read(dir: &Path) -> Result<Option<Unfinished>> {
                 pid,
                 started,
                 records_before,
+                boot_id,
             } => {
                 u.what = what;
                 u.pid = pid;
                 u.started = started;
                 u.records_before = records_before;
+                u.boot_id = boot_id;
             }
             Entry::Undo { step, ops } => u.undo.push((step, ops)),
             Entry::Created { name, index } => u.created.push((name, index)),
@@ -241,6 +267,10 @@ mod tests {
         assert_eq!(u.undo.len(), 1);
         assert_eq!(u.created, vec![(name, 7)]);
         assert!(u.owner_alive());
+        assert!(!u.is_stale(), "written in this boot");
+        let mut old = u.clone();
+        old.boot_id = "00000000-0000-0000-0000-000000000000".into();
+        assert!(old.is_stale(), "a journal of another boot is stale");
         j.finish().unwrap();
         assert!(read(&dir).unwrap().is_none());
         std::fs::remove_dir_all(&dir).unwrap();

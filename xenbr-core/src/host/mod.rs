@@ -162,9 +162,19 @@ impl Host {
         ))
     }
 
-    /// The journal of an unfinished transaction, if one was cut off.
+    /// The journal of an unfinished transaction, if one was cut off in this
+    /// boot. (One from an earlier boot is stale: the next transaction or
+    /// `recover` removes it.)
     pub fn unfinished(&self) -> Result<Option<Unfinished>> {
-        journal::read(self.dir.path())
+        Ok(journal::read(self.dir.path())?.filter(|u| !u.is_stale()))
+    }
+
+    /// Removes a journal left by an earlier boot; the caller holds the lock.
+    fn drop_stale_journal(&self) -> Result<()> {
+        if journal::read(self.dir.path())?.is_some_and(|u| u.is_stale()) {
+            journal::remove(&journal::Journal::path_in(self.dir.path()))?;
+        }
+        Ok(())
     }
 
     /// Plans with `planner` from a fresh snapshot and the state records, and
@@ -179,6 +189,7 @@ impl Host {
             .dir
             .lock(self.lock_timeout)
             .map_err(|e| e.context(what))?;
+        self.drop_stale_journal()?;
         self.refuse_unfinished(what)?;
         let before = self.sock.snapshot()?;
         let records = self.dir.read_records()?;
@@ -241,6 +252,7 @@ impl Host {
             .dir
             .lock(self.lock_timeout)
             .map_err(|e| e.context(what))?;
+        self.drop_stale_journal()?;
         let Some(u) = self.unfinished()? else {
             return Ok(Recovered::Nothing);
         };
