@@ -218,6 +218,18 @@ impl Population {
     pub fn links(&self) -> usize {
         self.bridges.len() + 1 + self.vifs.len() + self.taps.len()
     }
+
+    /// How many links have a carrier once the kernel has caught up (see
+    /// [`settle`]): the NIC and the bridges with a port that has one, and
+    /// the vifs when they were attached (and so set up). The taps have no
+    /// carrier: no qemu holds them.
+    pub fn expected_up(&self, layout: &Layout) -> usize {
+        if layout.attach {
+            1 + self.bridges.len() + self.vifs.len()
+        } else {
+            2 // eth0 and xenbr0
+        }
+    }
 }
 
 /// Builds the host of `layout` in `host`, with the other ends of its veths
@@ -263,7 +275,10 @@ pub fn populate(host: &Netns, guests: &Netns, layout: &Layout) -> BenchResult<Po
     };
     for b in 0..layout.bridges {
         let br = format!("xenbr{b}");
-        line(&mut hs, format_args!("link add {br} type bridge"));
+        line(
+            &mut hs,
+            format_args!("link add {br} type bridge stp_state 0 forward_delay 0"),
+        );
         line(&mut hs, format_args!("link set {br} up"));
         line(
             &mut hs,
@@ -324,27 +339,40 @@ pub fn populate(host: &Netns, guests: &Netns, layout: &Layout) -> BenchResult<Po
     Ok(p)
 }
 
-/// Waits, up to `limit`, until the kernel has stopped changing `ns`'s
-/// addresses and routes on its own (link-local addresses, their routes):
-/// until two snapshots a short while apart have the same numbers of links,
-/// addresses and routes. A dump running into such a change has to restart,
-/// which is noise, not speed.
-pub fn settle(ns: &Netns, limit: Duration) -> BenchResult<()> {
-    let count = || -> BenchResult<(usize, usize, usize)> {
+/// Waits, up to `limit`, until the kernel has finished what it does on its
+/// own after [`populate`]: it brings links with a carrier operationally up
+/// in the background (the link watcher), and only then gives them their
+/// IPv6 link-local addresses and routes. Settled means at least `want_up`
+/// links are operationally up and the numbers of links, addresses and
+/// routes have then stayed the same for `quiet_for`. A dump running into
+/// such a change has to restart, which is noise, not speed; and a host
+/// measured half-built is not the host described. Returns whether it
+/// settled.
+pub fn settle(
+    ns: &Netns,
+    want_up: usize,
+    quiet_for: Duration,
+    limit: Duration,
+) -> BenchResult<bool> {
+    let count = || -> BenchResult<(usize, usize, usize, usize)> {
         let s = inside(ns, || xenbr::Snapshot::read().map_err(|e| e.to_string()))?;
-        Ok((s.links.len(), s.addresses.len(), s.routes.len()))
+        let up = s.links.iter().filter(|l| l.oper == "up").count();
+        Ok((s.links.len(), s.addresses.len(), s.routes.len(), up))
     };
     let start = Instant::now();
     let mut last = count()?;
+    let mut since = Instant::now();
     while start.elapsed() < limit {
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(200));
         let now = count()?;
-        if now == last {
-            return Ok(());
+        if now != last || now.3 < want_up {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet_for {
+            return Ok(true);
         }
-        last = now;
     }
-    Ok(())
+    Ok(false)
 }
 
 /// The fraction of all CPUs' time spent busy (not idle, not waiting for
