@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use netlink_packet_core::Nla;
+use netlink_packet_core::{Nla, Parseable};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoBridge, InfoData, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
@@ -20,6 +20,10 @@ use crate::state::{Address, BridgeInfo, Counters, Link, LinkKind, NextHop, Route
 /// `RTM_F_CLONED`: a cache entry, not a configured route.
 const RTM_F_CLONED: u32 = 0x200;
 
+const RTM_NEWLINK: u16 = 16;
+const RTM_NEWADDR: u16 = 20;
+const RTM_NEWROUTE: u16 = 24;
+
 /// A link as parsed, before indices become names.
 pub(crate) struct RawLink {
     pub link: Link,
@@ -30,45 +34,41 @@ pub(crate) struct RawLink {
 impl Socket {
     /// Reads links, addresses and routes of this namespace.
     pub fn snapshot(&mut self) -> Result<Snapshot> {
-        let links = self.dump(
+        let raw = self.dump(
             RouteNetlinkMessage::GetLink(LinkMessage::default()),
             "links",
+            |ty, payload| match ty {
+                RTM_NEWLINK => Ok(parse_link(&LinkMessage::parse(payload)?)),
+                _ => Ok(None),
+            },
         )?;
-        let addrs = self.dump(
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            "addresses",
-        )?;
-        let routes = self.dump(
-            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
-            "routes",
-        )?;
-        let raw: Vec<RawLink> = links
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => parse_link(&l),
-                _ => None,
-            })
-            .collect();
         let names: HashMap<u32, IfName> = raw
             .iter()
             .map(|r| (r.link.index, r.link.name.clone()))
             .collect();
         let name_of = |i: u32| names.get(&i).cloned();
+        let addresses = self.dump(
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+            "addresses",
+            |ty, payload| {
+                if ty != RTM_NEWADDR {
+                    return Ok(None);
+                }
+                let a = AddressMessage::parse(payload)?;
+                Ok(name_of(a.header.index).and_then(|name| parse_address(&a, name)))
+            },
+        )?;
+        let routes = self.dump(
+            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+            "routes",
+            |ty, payload| {
+                if ty != RTM_NEWROUTE {
+                    return Ok(None);
+                }
+                Ok(parse_route(&RouteMessage::parse(payload)?, &name_of))
+            },
+        )?;
         let links = raw.into_iter().map(|r| resolve(r, &names)).collect();
-        let addresses = addrs
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a) => parse_address(&a, name_of(a.header.index)?),
-                _ => None,
-            })
-            .collect();
-        let routes = routes
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => parse_route(&r, &name_of),
-                _ => None,
-            })
-            .collect();
         Ok(Snapshot {
             links,
             addresses,
