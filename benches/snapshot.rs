@@ -36,6 +36,8 @@ struct Row {
     routes: usize,
     xenbr: Stats,
     ip: Stats,
+    /// The CPUs were busy with other work when its timing started.
+    noisy: bool,
 }
 
 impl Row {
@@ -78,16 +80,18 @@ fn count_ip(links_json: &str, addrs_json: &str) -> Result<(usize, usize), String
     Ok((links, addrs))
 }
 
-/// Waits for the machine to quiet down (see [`common::wait_for_quiet`]),
-/// warning when it does not.
-fn quiet(before: &str, limit: Duration) {
-    if let Some(busy) = common::wait_for_quiet(limit) {
+/// Waits for the machine to quiet down (see [`common::wait_for_quiet`]);
+/// when it does not, warns and returns true.
+fn quiet(before: &str, limit: Duration) -> bool {
+    let busy = common::wait_for_quiet(limit);
+    if let Some(busy) = busy {
         println!(
             "  WARNING: the CPUs are still {:.0}% busy {before} (other work on this machine?); \
              the timings will be noisy",
             busy * 100.0
         );
     }
+    busy.is_some()
 }
 
 fn measure(n: usize, warmup: usize, rounds: usize) -> Result<Row, String> {
@@ -145,7 +149,7 @@ fn measure(n: usize, warmup: usize, rounds: usize) -> Result<Row, String> {
         snap.routes.len(),
     );
 
-    quiet(&format!("before timing N={n}"), Duration::from_secs(2));
+    let noisy = quiet(&format!("before timing N={n}"), Duration::from_secs(2));
     let contenders = vec![
         Contender {
             name: "xenbr",
@@ -158,8 +162,8 @@ fn measure(n: usize, warmup: usize, rounds: usize) -> Result<Row, String> {
         Contender {
             name: "ip",
             run: Box::new(|| {
-                common::run_quiet(Command::new("ip").args(["-j", "-d", "link", "show"]))?;
-                common::run_quiet(Command::new("ip").args(["-j", "addr", "show"]))
+                common::run_to_null(Command::new("ip").args(["-j", "-d", "link", "show"]))?;
+                common::run_to_null(Command::new("ip").args(["-j", "addr", "show"]))
             }),
         },
     ];
@@ -170,6 +174,7 @@ fn measure(n: usize, warmup: usize, rounds: usize) -> Result<Row, String> {
         routes: snap.routes.len(),
         xenbr: stats[0],
         ip: stats[1],
+        noisy,
     })
 }
 
@@ -297,6 +302,12 @@ fn main() {
             "\n  !!!!!!!! {BENCH}: GOAL MISSED: {} !!!!!!!!",
             missed.join(", ")
         );
+        if rows.iter().any(|r| r.noisy) {
+            println!(
+                "  (measured while the CPUs were busy with other work, see the warnings \
+                 above: rerun on a quiet machine before believing a miss)"
+            );
+        }
     }
     println!("\n{BENCH}: done in {:.1} s", start.elapsed().as_secs_f64());
 }

@@ -79,7 +79,7 @@ pub fn inside<T: Send>(ns: &Netns, f: impl FnOnce() -> BenchResult<T> + Send) ->
 /// Runs `cmd` (built by the caller, not yet spawned) and waits for it,
 /// checking its exit status. Its output goes to `/dev/null`: call it from
 /// [`inside`] to time a tool at its cheapest (nothing read, nothing parsed).
-pub fn run_quiet(cmd: &mut Command) -> BenchResult<()> {
+pub fn run_to_null(cmd: &mut Command) -> BenchResult<()> {
     let out = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -363,7 +363,9 @@ pub fn settle(
     let mut last = count()?;
     let mut since = Instant::now();
     while start.elapsed() < limit {
-        std::thread::sleep(Duration::from_millis(200));
+        // Each look is a full snapshot: look seldom enough not to slow
+        // down what is being waited for.
+        std::thread::sleep(Duration::from_millis(400));
         let now = count()?;
         if now != last || now.3 < want_up {
             last = now;
