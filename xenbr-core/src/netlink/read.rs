@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use netlink_packet_core::Nla;
+use netlink_packet_core::{DecodeError, Nla, NlasIterator, Parseable, ParseableParametrized};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoBridge, InfoData, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridge, InfoKind, LinkAttribute, LinkFlags, LinkHeader, LinkMessage,
 };
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -20,6 +20,41 @@ use crate::state::{Address, BridgeInfo, Counters, Link, LinkKind, NextHop, Route
 /// `RTM_F_CLONED`: a cache entry, not a configured route.
 const RTM_F_CLONED: u32 = 0x200;
 
+const RTM_NEWLINK: u16 = 16;
+const RTM_NEWADDR: u16 = 20;
+const RTM_NEWROUTE: u16 = 24;
+
+/// `struct ifinfomsg`, before a link message's attributes.
+const LINK_HEADER_LEN: usize = 16;
+const IFLA_ADDRESS: u16 = 1;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const IFLA_LINK: u16 = 5;
+const IFLA_MASTER: u16 = 10;
+const IFLA_OPERSTATE: u16 = 16;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_STATS64: u16 = 23;
+const IFLA_LINK_NETNSID: u16 = 37;
+const IFLA_MIN_MTU: u16 = 50;
+const IFLA_MAX_MTU: u16 = 51;
+/// The link attributes [`parse_link`] decodes (besides `IFLA_LINKINFO`).
+const LINK_ATTRIBUTES_READ: [u16; 10] = [
+    IFLA_ADDRESS,
+    IFLA_IFNAME,
+    IFLA_MTU,
+    IFLA_LINK,
+    IFLA_MASTER,
+    IFLA_OPERSTATE,
+    IFLA_STATS64,
+    IFLA_LINK_NETNSID,
+    IFLA_MIN_MTU,
+    IFLA_MAX_MTU,
+];
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const IFLA_BR_FORWARD_DELAY: u16 = 1;
+const IFLA_BR_STP_STATE: u16 = 5;
+
 /// A link as parsed, before indices become names.
 pub(crate) struct RawLink {
     pub link: Link,
@@ -30,45 +65,41 @@ pub(crate) struct RawLink {
 impl Socket {
     /// Reads links, addresses and routes of this namespace.
     pub fn snapshot(&mut self) -> Result<Snapshot> {
-        let links = self.dump(
+        let raw = self.dump(
             RouteNetlinkMessage::GetLink(LinkMessage::default()),
             "links",
+            |ty, payload| match ty {
+                RTM_NEWLINK => parse_link(payload),
+                _ => Ok(None),
+            },
         )?;
-        let addrs = self.dump(
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            "addresses",
-        )?;
-        let routes = self.dump(
-            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
-            "routes",
-        )?;
-        let raw: Vec<RawLink> = links
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => parse_link(&l),
-                _ => None,
-            })
-            .collect();
         let names: HashMap<u32, IfName> = raw
             .iter()
             .map(|r| (r.link.index, r.link.name.clone()))
             .collect();
         let name_of = |i: u32| names.get(&i).cloned();
+        let addresses = self.dump(
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+            "addresses",
+            |ty, payload| {
+                if ty != RTM_NEWADDR {
+                    return Ok(None);
+                }
+                let a = AddressMessage::parse(payload)?;
+                Ok(name_of(a.header.index).and_then(|name| parse_address(&a, name)))
+            },
+        )?;
+        let routes = self.dump(
+            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+            "routes",
+            |ty, payload| {
+                if ty != RTM_NEWROUTE {
+                    return Ok(None);
+                }
+                Ok(parse_route(&RouteMessage::parse(payload)?, &name_of))
+            },
+        )?;
         let links = raw.into_iter().map(|r| resolve(r, &names)).collect();
-        let addresses = addrs
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a) => parse_address(&a, name_of(a.header.index)?),
-                _ => None,
-            })
-            .collect();
-        let routes = routes
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => parse_route(&r, &name_of),
-                _ => None,
-            })
-            .collect();
         Ok(Snapshot::new(links, addresses, routes))
     }
 
@@ -103,10 +134,17 @@ fn resolve(r: RawLink, names: &HashMap<u32, IfName>) -> Link {
     l
 }
 
-pub(crate) fn parse_link(m: &LinkMessage) -> Option<RawLink> {
+/// Parses the payload of an `RTM_NEWLINK` message; `None` for a link
+/// without a name. Only the attributes a [`Link`] keeps are decoded (each
+/// with netlink-packet-route's own parser); the rest, which make up most of
+/// a link message (IPv6 settings and statistics, bridge port details, ...),
+/// are skipped unread.
+pub(crate) fn parse_link(payload: &[u8]) -> std::result::Result<Option<RawLink>, DecodeError> {
+    let header = LinkHeader::parse(payload)?;
+    let family = header.interface_family;
     let mut name = None;
     let mut link = Link {
-        index: m.header.index,
+        index: header.index,
         name: IfName::from_kernel(String::new()),
         kind: LinkKind::Other,
         info_kind: None,
@@ -114,7 +152,7 @@ pub(crate) fn parse_link(m: &LinkMessage) -> Option<RawLink> {
         mtu: 0,
         min_mtu: None,
         max_mtu: None,
-        up: m.header.flags.contains(LinkFlags::Up),
+        up: header.flags.contains(LinkFlags::Up),
         oper: "unknown".into(),
         master: None,
         peer: None,
@@ -123,18 +161,26 @@ pub(crate) fn parse_link(m: &LinkMessage) -> Option<RawLink> {
         stats: Counters::default(),
     };
     let (mut master, mut peer) = (None, None);
-    for a in &m.attributes {
-        match a {
-            LinkAttribute::IfName(n) => name = Some(n.clone()),
+    for nla in NlasIterator::new(&payload[payload.len().min(LINK_HEADER_LEN)..]) {
+        let nla = nla?;
+        if nla.kind() == IFLA_LINKINFO {
+            parse_info(nla.value(), &mut link)?;
+            continue;
+        }
+        if !LINK_ATTRIBUTES_READ.contains(&nla.kind()) {
+            continue;
+        }
+        match LinkAttribute::parse_with_param(&nla, family)? {
+            LinkAttribute::IfName(n) => name = Some(n),
             LinkAttribute::Address(b) if b.len() == 6 => {
                 link.mac = Some(MacAddr(b.as_slice().try_into().expect("6 bytes")));
             }
-            LinkAttribute::Mtu(v) => link.mtu = *v,
-            LinkAttribute::MinMtu(v) => link.min_mtu = Some(*v),
-            LinkAttribute::MaxMtu(v) if *v > 0 => link.max_mtu = Some(*v),
+            LinkAttribute::Mtu(v) => link.mtu = v,
+            LinkAttribute::MinMtu(v) => link.min_mtu = Some(v),
+            LinkAttribute::MaxMtu(v) if v > 0 => link.max_mtu = Some(v),
             LinkAttribute::OperState(s) => link.oper = format!("{s:?}").to_lowercase(),
-            LinkAttribute::Controller(i) if *i > 0 => master = Some(*i),
-            LinkAttribute::Link(i) if *i > 0 => peer = Some(*i),
+            LinkAttribute::Controller(i) if i > 0 => master = Some(i),
+            LinkAttribute::Link(i) if i > 0 => peer = Some(i),
             LinkAttribute::LinkNetNsId(_) => link.peer_elsewhere = true,
             LinkAttribute::Stats64(s) => {
                 link.stats = Counters {
@@ -144,21 +190,28 @@ pub(crate) fn parse_link(m: &LinkMessage) -> Option<RawLink> {
                     tx_bytes: s.tx_bytes,
                 }
             }
-            LinkAttribute::LinkInfo(infos) => parse_info(infos, &mut link),
             _ => {}
         }
     }
-    link.name = IfName::from_kernel(name?);
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    link.name = IfName::from_kernel(name);
     if link.kind != LinkKind::Veth {
         link.peer_elsewhere = false;
     }
-    Some(RawLink { link, master, peer })
+    Ok(Some(RawLink { link, master, peer }))
 }
 
-fn parse_info(infos: &[LinkInfo], link: &mut Link) {
-    for i in infos {
-        match i {
-            LinkInfo::Kind(k) => {
+/// `IFLA_LINKINFO`'s nested attributes: the driver's kind and, for a
+/// bridge, the settings xenbr manages. The port's data (`IFLA_INFO_SLAVE_*`,
+/// some forty bridge-port attributes on every port) is not decoded.
+fn parse_info(nested: &[u8], link: &mut Link) -> std::result::Result<(), DecodeError> {
+    for nla in NlasIterator::new(nested) {
+        let nla = nla?;
+        match nla.kind() {
+            IFLA_INFO_KIND => {
+                let k = InfoKind::parse(&nla)?;
                 link.kind = match k {
                     InfoKind::Bridge => LinkKind::Bridge,
                     InfoKind::Veth => LinkKind::Veth,
@@ -167,15 +220,19 @@ fn parse_info(infos: &[LinkInfo], link: &mut Link) {
                 };
                 link.info_kind = Some(k.to_string());
             }
-            LinkInfo::Data(InfoData::Bridge(attrs)) => {
+            IFLA_INFO_DATA if link.kind == LinkKind::Bridge => {
                 let mut b = BridgeInfo {
                     stp: false,
                     forward_delay: 0,
                 };
-                for a in attrs {
-                    match a {
-                        InfoBridge::StpState(s) => b.stp = u32::from(*s) != 0,
-                        InfoBridge::ForwardDelay(d) => b.forward_delay = *d,
+                for nla in NlasIterator::new(nla.value()) {
+                    let nla = nla?;
+                    if !matches!(nla.kind(), IFLA_BR_FORWARD_DELAY | IFLA_BR_STP_STATE) {
+                        continue;
+                    }
+                    match InfoBridge::parse(&nla)? {
+                        InfoBridge::StpState(s) => b.stp = u32::from(s) != 0,
+                        InfoBridge::ForwardDelay(d) => b.forward_delay = d,
                         _ => {}
                     }
                 }
@@ -184,6 +241,7 @@ fn parse_info(infos: &[LinkInfo], link: &mut Link) {
             _ => {}
         }
     }
+    Ok(())
 }
 
 fn parse_address(m: &AddressMessage, ifname: IfName) -> Option<Address> {

@@ -5,7 +5,8 @@
 use std::os::fd::AsRawFd;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    DecodeError, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, SocketAddr};
@@ -166,41 +167,32 @@ impl Socket {
         }
     }
 
-    /// Splits the first `len` bytes of the buffer into messages.
-    fn messages(&self, len: usize, op: &str) -> Result<Vec<Incoming<'_>>> {
-        let mut out = Vec::new();
-        let mut buf = &self.rx[..len];
-        while buf.len() >= 16 {
-            let mlen = u32::from_ne_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
-            if mlen < 16 || mlen > buf.len() {
-                return Err(Error::internal(
-                    op,
-                    format!("malformed netlink message of length {mlen}"),
-                ));
-            }
-            out.push(Incoming {
-                ty: u16::from_ne_bytes(buf[4..6].try_into().expect("2 bytes")),
-                flags: u16::from_ne_bytes(buf[6..8].try_into().expect("2 bytes")),
-                seq: u32::from_ne_bytes(buf[8..12].try_into().expect("4 bytes")),
-                payload: &buf[16..mlen],
-            });
-            let step = (mlen + 3) & !3;
-            buf = &buf[step.min(buf.len())..];
+    /// The messages in the first `len` bytes of the buffer, split as they
+    /// are read: no list is built for a datagram.
+    fn messages<'a>(&'a self, len: usize, op: &'a str) -> Messages<'a> {
+        Messages {
+            buf: &self.rx[..len],
+            op,
         }
-        Ok(out)
     }
 
-    /// Runs a dump request (`NLM_F_DUMP`) and returns its messages. Checks
-    /// the `Done` message's code and restarts, a bounded number of times, when
-    /// the kernel flags the dump as interrupted by a concurrent change.
-    pub(crate) fn dump(
+    /// Runs a dump request (`NLM_F_DUMP`) and returns what `parse` makes of
+    /// each of its messages (given the message type and its payload; `None`
+    /// leaves a message out). Parsing as the datagrams arrive, into the
+    /// caller's own types, spares building a full `RouteNetlinkMessage` for
+    /// every message only to keep a few of its attributes. Checks the `Done`
+    /// message's code and restarts, a bounded number of times, when the
+    /// kernel flags the dump as interrupted by a concurrent change.
+    pub(crate) fn dump<T>(
         &mut self,
         msg: RouteNetlinkMessage,
         what: &str,
-    ) -> Result<Vec<RouteNetlinkMessage>> {
+        mut parse: impl FnMut(u16, &[u8]) -> std::result::Result<Option<T>, DecodeError>,
+    ) -> Result<Vec<T>> {
         let op = format!("read {what}");
+        let mut req = Vec::new();
         'attempt: for _ in 0..DUMP_RETRIES {
-            let mut req = Vec::new();
+            req.clear();
             let seq = self.encode(msg.clone(), NLM_F_DUMP, &mut req);
             self.send(&req, &op)?;
             let mut out = Vec::new();
@@ -208,7 +200,8 @@ impl Socket {
             loop {
                 let len = self.recv(&op)?;
                 let mut done = None;
-                for m in self.messages(len, &op)? {
+                for m in self.messages(len, &op) {
+                    let m = m?;
                     if m.seq != seq {
                         continue; // a stale reply of an abandoned exchange
                     }
@@ -228,13 +221,14 @@ impl Socket {
                             }
                         }
                         NLMSG_NOOP | NLMSG_OVERRUN => {}
-                        _ => {
-                            let header = header_of(&m);
-                            let parsed = <RouteNetlinkMessage as netlink_packet_core::NetlinkDeserializable>::deserialize(
-                                &header, m.payload,
-                            )
-                            .map_err(|e| Error::internal(&op, format!("cannot parse a kernel message: {e}")))?;
-                            out.push(parsed);
+                        // This attempt's values will be thrown away: do not
+                        // make them.
+                        _ if interrupted => {}
+                        ty => {
+                            let parsed = parse(ty, m.payload).map_err(|e| {
+                                Error::internal(&op, format!("cannot parse a kernel message: {e}"))
+                            })?;
+                            out.extend(parsed);
                         }
                     }
                 }
@@ -277,7 +271,8 @@ impl Socket {
         loop {
             let len = self.recv(op)?;
             let mut result = None;
-            for m in self.messages(len, op)? {
+            for m in self.messages(len, op) {
+                let m = m?;
                 if m.seq != seq {
                     continue;
                 }
@@ -332,8 +327,8 @@ impl Socket {
             let mut pending = i - start;
             while pending > 0 {
                 let len = self.recv(op)?;
-                let msgs = self.messages(len, op)?;
-                for m in msgs {
+                for m in self.messages(len, op) {
+                    let m = m?;
                     if m.ty != NLMSG_ERROR {
                         continue;
                     }
@@ -358,6 +353,40 @@ impl Socket {
             }
         }
         Ok(outcomes)
+    }
+}
+
+/// The messages of one datagram, in order; a malformed length ends the
+/// walk with an error.
+struct Messages<'a> {
+    buf: &'a [u8],
+    op: &'a str,
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Result<Incoming<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let buf = self.buf;
+        if buf.len() < 16 {
+            return None;
+        }
+        let mlen = u32::from_ne_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
+        if mlen < 16 || mlen > buf.len() {
+            self.buf = &[];
+            return Some(Err(Error::internal(
+                self.op,
+                format!("malformed netlink message of length {mlen}"),
+            )));
+        }
+        let step = (mlen + 3) & !3;
+        self.buf = &buf[step.min(buf.len())..];
+        Some(Ok(Incoming {
+            ty: u16::from_ne_bytes(buf[4..6].try_into().expect("2 bytes")),
+            flags: u16::from_ne_bytes(buf[6..8].try_into().expect("2 bytes")),
+            seq: u32::from_ne_bytes(buf[8..12].try_into().expect("4 bytes")),
+            payload: &buf[16..mlen],
+        }))
     }
 }
 
