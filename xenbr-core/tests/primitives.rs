@@ -356,3 +356,41 @@ fn errors_name_the_operation_and_interface() {
 
     support::assert_same(&before, &host.snapshot().unwrap(), "errors change nothing");
 }
+
+#[test]
+fn a_scoped_snapshot_agrees_with_the_full_one() {
+    use xenbr_core::netlink::{Scope, Socket};
+    let w = world!("scoped");
+    w.host
+        .apply(&[
+            bridge("xenbr0"),
+            Op::CreateVeth {
+                name: n("vif1.0"),
+                peer: n("vif1.1"),
+            },
+            Op::SetMaster {
+                name: n("vif1.0"),
+                master: Some(n("xenbr0")),
+            },
+            Op::AddAddress(address("vif1.1", "10.5.5.5/24", None)),
+        ])
+        .unwrap();
+    let mut sock = w.host.socket().unwrap();
+    let full = sock.snapshot().unwrap();
+    let names = vec![n("eth0"), n("vif1.0"), n("nosuch0")];
+    let scoped = sock
+        .snapshot_of(&Scope {
+            links: names.clone(),
+            bridges: true,
+            addresses: true,
+            routes: true,
+        })
+        .unwrap();
+    let held: Vec<IfName> = scoped.links.iter().map(|l| l.name.clone()).collect();
+    for must in ["eth0", "vif1.0", "xenbr0", "vif1.1"] {
+        assert!(held.contains(&n(must)), "{must} held: {held:?}");
+    }
+    let d = xenbr_core::state::compare::diff_on(&full, &scoped, &held);
+    assert!(d.is_empty(), "scoped differs:\n  {}", d.join("\n  "));
+    assert!(!scoped.routes.is_empty() && scoped.addresses.iter().any(|a| a.ifname == "vif1.1"));
+}

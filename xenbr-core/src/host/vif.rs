@@ -5,6 +5,7 @@
 use super::Host;
 use crate::error::Result;
 use crate::names::IfName;
+use crate::netlink::Scope;
 use crate::plan::vif::{plan_offline, plan_online, VifRequest};
 use crate::records::Records;
 use crate::txn::Applied;
@@ -32,6 +33,50 @@ fn what(verb: &str, names: impl Iterator<Item = impl std::fmt::Display>) -> Stri
     }
 }
 
+/// Batches up to this size plan from the links they name; larger ones from
+/// a full dump, which is cheaper than that many single reads.
+const SCOPED_MAX: usize = 64;
+
+/// What `vif online` needs to see: the interfaces, the names they will take,
+/// the bridges asked for (and `ethN` for Xen's `xenbrN` fallback), and every
+/// bridge when one has to be chosen.
+fn scope_online(reqs: &[VifRequest]) -> Option<Scope> {
+    if reqs.len() > SCOPED_MAX {
+        return None;
+    }
+    let mut links = Vec::with_capacity(reqs.len() * 2);
+    for r in reqs {
+        links.push(r.name.clone());
+        links.extend(r.vifname.iter().cloned());
+        if let Some(b) = &r.bridge {
+            links.push(b.clone());
+            if let Some(eth) = b
+                .as_str()
+                .strip_prefix("xenbr")
+                .and_then(|n| IfName::new(&format!("eth{n}")).ok())
+            {
+                links.push(eth);
+            }
+        }
+    }
+    links.sort();
+    links.dedup();
+    Some(Scope {
+        links,
+        bridges: reqs.iter().any(|r| r.bridge.is_none()),
+        addresses: true,
+        routes: false,
+    })
+}
+
+/// What `vif offline` needs to see: the interfaces.
+fn scope_offline(names: &[IfName]) -> Option<Scope> {
+    (names.len() <= SCOPED_MAX).then(|| Scope {
+        links: names.to_vec(),
+        ..Default::default()
+    })
+}
+
 impl Host {
     /// Puts guest interfaces on their bridges in one transaction, all or
     /// nothing (`vif-bridge online`): each goes down, gets MAC
@@ -39,8 +84,10 @@ impl Host {
     /// the one asked), joins the bridge and comes up. Interfaces already
     /// attached as asked are left alone.
     pub fn vif_online(&mut self, reqs: &[VifRequest]) -> Result<VifOutcome> {
-        let (applied, p) = self.transact(
+        let scope = scope_online(reqs);
+        let (applied, p) = self.transact_in(
             &what("online", reqs.iter().map(|r| &r.name)),
+            scope.as_ref(),
             |snap, rec| {
                 let p = plan_online(snap, &Records::parse(rec)?, reqs)?;
                 Ok((p.plan.clone(), None, p))
@@ -58,10 +105,12 @@ impl Host {
     /// (`vif-bridge offline`). Interfaces already gone are reported, not
     /// refused.
     pub fn vif_offline(&mut self, names: &[IfName]) -> Result<VifOutcome> {
-        let (applied, p) = self.transact(&what("offline", names.iter()), |snap, _| {
-            let p = plan_offline(snap, names)?;
-            Ok((p.plan.clone(), None, p))
-        })?;
+        let scope = scope_offline(names);
+        let (applied, p) =
+            self.transact_in(&what("offline", names.iter()), scope.as_ref(), |snap, _| {
+                let p = plan_offline(snap, names)?;
+                Ok((p.plan.clone(), None, p))
+            })?;
         Ok(VifOutcome {
             detached: p.detached,
             unchanged: p.unchanged,

@@ -6,9 +6,11 @@
 mod ack;
 mod read;
 mod request;
+mod scope;
 mod socket;
 
 pub use ack::KernelAck;
 pub use request::{Request, SetLink, Target};
+pub use scope::Scope;
 pub(crate) use socket::Outcome;
 pub use socket::Socket;

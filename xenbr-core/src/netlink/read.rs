@@ -125,7 +125,7 @@ impl Socket {
     }
 }
 
-fn resolve(r: RawLink, names: &HashMap<u32, IfName>) -> Link {
+pub(super) fn resolve(r: RawLink, names: &HashMap<u32, IfName>) -> Link {
     let mut l = r.link;
     l.master = r.master.and_then(|i| names.get(&i).cloned());
     if l.kind == LinkKind::Veth && !l.peer_elsewhere {
@@ -244,7 +244,7 @@ fn parse_info(nested: &[u8], link: &mut Link) -> std::result::Result<(), DecodeE
     Ok(())
 }
 
-fn parse_address(m: &AddressMessage, ifname: IfName) -> Option<Address> {
+pub(super) fn parse_address(m: &AddressMessage, ifname: IfName) -> Option<Address> {
     let (mut address, mut local, mut label, mut broadcast) = (None, None, None, None);
     let mut flags = u32::from(m.header.flags.bits());
     let (mut proto, mut metric, mut valid, mut preferred) = (None, None, None, None);
@@ -293,7 +293,10 @@ fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-fn parse_route(m: &RouteMessage, name_of: &dyn Fn(u32) -> Option<IfName>) -> Option<Route> {
+pub(super) fn parse_route(
+    m: &RouteMessage,
+    name_of: &dyn Fn(u32) -> Option<IfName>,
+) -> Option<Route> {
     let h = &m.header;
     let v4 = match h.address_family {
         AddressFamily::Inet => true,

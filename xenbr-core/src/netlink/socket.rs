@@ -296,6 +296,62 @@ impl Socket {
         }
     }
 
+    /// Sends `GET` requests pipelined (as many per datagram as the receive
+    /// buffer can answer) and parses each reply with `parse`. For each request:
+    /// `Ok(Some(_))` its parsed reply, `Ok(None)` when the kernel answered
+    /// `ENODEV`/`ENOENT` (no such object), `Err` for any other refusal.
+    pub(crate) fn gets<T>(
+        &mut self,
+        reqs: Vec<RouteNetlinkMessage>,
+        op: &str,
+        mut parse: impl FnMut(u16, &[u8]) -> std::result::Result<Option<T>, DecodeError>,
+    ) -> Result<Vec<Option<T>>> {
+        let mut out: Vec<Option<T>> = (0..reqs.len()).map(|_| None).collect();
+        let window = self.window.min(64);
+        let mut start = 0;
+        let mut reqs = reqs.into_iter().peekable();
+        let mut buf = Vec::new();
+        while reqs.peek().is_some() {
+            buf.clear();
+            let mut first = 0;
+            let mut count = 0;
+            while count < window {
+                let Some(r) = reqs.next() else { break };
+                let seq = self.encode(r, NLM_F_ACK, &mut buf);
+                if count == 0 {
+                    first = seq;
+                }
+                count += 1;
+            }
+            self.send(&buf, op)?;
+            let mut pending = count;
+            while pending > 0 {
+                let len = self.recv(op)?;
+                for m in self.messages(len, op) {
+                    let m = m?;
+                    let k = m.seq.wrapping_sub(first) as usize;
+                    if k >= count {
+                        continue;
+                    }
+                    if m.ty == NLMSG_ERROR {
+                        let ack = parse_error_payload(m.flags, m.payload);
+                        if ack.errno != 0 && ack.errno != libc::ENODEV && ack.errno != libc::ENOENT
+                        {
+                            return Err(ack.into_error(op.to_string(), None));
+                        }
+                        pending -= 1;
+                    } else if m.ty > NLMSG_OVERRUN {
+                        out[start + k] = parse(m.ty, m.payload).map_err(|e| {
+                            Error::internal(op, format!("cannot parse a kernel message: {e}"))
+                        })?;
+                    }
+                }
+            }
+            start += count;
+        }
+        Ok(out)
+    }
+
     /// Sends pre-encoded requests (each with `NLM_F_ACK` and the sequence
     /// number in `seqs`), packed into datagrams of up to 32 KiB and as many
     /// requests as the receive buffer has room to ACK, and maps every ACK back

@@ -343,9 +343,21 @@ fn verify(sock: &mut Socket, plan: &Plan) -> Result<()> {
     if plan.touched.is_empty() {
         return Ok(());
     }
-    let actual = sock.snapshot()?;
+    let routes = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.op, Op::AddRoute(_) | Op::DelRoute(_)));
+    let actual = sock.snapshot_of(&crate::netlink::Scope {
+        links: plan.touched.clone(),
+        bridges: false,
+        addresses: true,
+        routes,
+    })?;
     let mut expected = plan.expected.clone();
     expected.adopt_unknown_macs(&actual);
+    if !routes {
+        expected.routes.clear();
+    }
     let d = compare::diff_on(&expected, &actual, &plan.touched);
     if d.is_empty() {
         return Ok(());

@@ -1,0 +1,169 @@
+//! Scoped snapshots: only the links an operation names (and their
+//! addresses, routes and bridges), read with one `RTM_GETLINK` each,
+//! pipelined, as `ip link set` reads its one device. Attaching one guest
+//! interface on a host with thousands must not dump them all, twice.
+
+use std::collections::{HashMap, HashSet};
+
+use netlink_packet_core::{DecodeError, Parseable};
+use netlink_packet_route::address::AddressMessage;
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkInfo, LinkMessage};
+use netlink_packet_route::route::RouteMessage;
+use netlink_packet_route::RouteNetlinkMessage;
+
+use super::read::{parse_address, parse_link, parse_route, resolve, RawLink};
+use super::Socket;
+use crate::error::Result;
+use crate::names::IfName;
+use crate::state::Snapshot;
+
+const RTM_NEWLINK: u16 = 16;
+const RTM_NEWADDR: u16 = 20;
+const RTM_NEWROUTE: u16 = 24;
+/// Up to this many links are read one by one; beyond, one dump is cheaper.
+const BY_NAME_MAX: usize = 64;
+
+/// Which part of the host a scoped snapshot holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// These links (those that do not exist are simply absent), and the
+    /// bridges they are ports of.
+    pub links: Vec<IfName>,
+    /// Every bridge too (a dump filtered by kind).
+    pub bridges: bool,
+    /// The addresses of the links held.
+    pub addresses: bool,
+    /// The routes through the links held.
+    pub routes: bool,
+}
+
+fn link_parser(ty: u16, payload: &[u8]) -> std::result::Result<Option<RawLink>, DecodeError> {
+    match ty {
+        RTM_NEWLINK => parse_link(payload),
+        _ => Ok(None),
+    }
+}
+
+fn no_stats(m: &mut LinkMessage) {
+    m.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+}
+
+impl Socket {
+    /// Reads the part of the host `scope` names. Counters are left at zero.
+    pub fn snapshot_of(&mut self, scope: &Scope) -> Result<Snapshot> {
+        let mut raw: Vec<RawLink> = if scope.links.len() > BY_NAME_MAX {
+            let wanted: HashSet<&IfName> = scope.links.iter().collect();
+            let mut m = LinkMessage::default();
+            no_stats(&mut m);
+            self.dump(RouteNetlinkMessage::GetLink(m), "links", link_parser)?
+                .into_iter()
+                .filter(|r| wanted.contains(&r.link.name))
+                .collect()
+        } else {
+            let reqs = scope
+                .links
+                .iter()
+                .map(|n| {
+                    let mut m = LinkMessage::default();
+                    m.attributes.push(LinkAttribute::IfName(n.to_string()));
+                    no_stats(&mut m);
+                    RouteNetlinkMessage::GetLink(m)
+                })
+                .collect();
+            self.gets(reqs, "read links", link_parser)?
+                .into_iter()
+                .flatten()
+                .collect()
+        };
+        if scope.bridges {
+            let mut m = LinkMessage::default();
+            m.attributes
+                .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                    InfoKind::Bridge,
+                )]));
+            no_stats(&mut m);
+            raw.extend(self.dump(RouteNetlinkMessage::GetLink(m), "bridges", link_parser)?);
+        }
+        let mut seen: HashSet<u32> = HashSet::new();
+        raw.retain(|r| seen.insert(r.link.index));
+        // The bridges the links held are ports of, and the other ends of
+        // their veths, so masters and peers have names as in a full snapshot.
+        let masters: Vec<u32> = raw
+            .iter()
+            .flat_map(|r| {
+                r.master
+                    .into_iter()
+                    .chain(r.peer.filter(|_| !r.link.peer_elsewhere))
+            })
+            .filter(|m| !seen.contains(m))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if !masters.is_empty() {
+            let reqs = masters
+                .iter()
+                .map(|i| {
+                    let mut m = LinkMessage::default();
+                    m.header.index = *i;
+                    no_stats(&mut m);
+                    RouteNetlinkMessage::GetLink(m)
+                })
+                .collect();
+            raw.extend(
+                self.gets(reqs, "read bridges", link_parser)?
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        let names: HashMap<u32, IfName> = raw
+            .iter()
+            .map(|r| (r.link.index, r.link.name.clone()))
+            .collect();
+        let name_of = |i: u32| names.get(&i).cloned();
+        let held: Vec<u32> = raw.iter().map(|r| r.link.index).collect();
+        let mut addresses = Vec::new();
+        if scope.addresses {
+            let mut parse = |ty: u16, payload: &[u8]| {
+                if ty != RTM_NEWADDR {
+                    return Ok(None);
+                }
+                let a = AddressMessage::parse(payload)?;
+                Ok(name_of(a.header.index).and_then(|name| parse_address(&a, name)))
+            };
+            if held.len() <= BY_NAME_MAX {
+                for i in &held {
+                    let mut m = AddressMessage::default();
+                    m.header.index = *i;
+                    addresses.extend(self.dump(
+                        RouteNetlinkMessage::GetAddress(m),
+                        "addresses",
+                        &mut parse,
+                    )?);
+                }
+            } else {
+                addresses = self.dump(
+                    RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+                    "addresses",
+                    parse,
+                )?;
+            }
+        }
+        let routes = if scope.routes {
+            self.dump(
+                RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+                "routes",
+                |ty, payload| {
+                    if ty != RTM_NEWROUTE {
+                        return Ok(None);
+                    }
+                    Ok(parse_route(&RouteMessage::parse(payload)?, &name_of))
+                },
+            )?
+        } else {
+            Vec::new()
+        };
+        let links = raw.into_iter().map(|r| resolve(r, &names)).collect();
+        Ok(Snapshot::new(links, addresses, routes))
+    }
+}
