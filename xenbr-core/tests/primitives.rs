@@ -359,7 +359,7 @@ fn errors_name_the_operation_and_interface() {
 
 #[test]
 fn a_scoped_snapshot_agrees_with_the_full_one() {
-    use xenbr_core::netlink::{Scope, Socket};
+    use xenbr_core::netlink::Scope;
     let w = world!("scoped");
     w.host
         .apply(&[
