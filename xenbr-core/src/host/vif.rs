@@ -33,17 +33,10 @@ fn what(verb: &str, names: impl Iterator<Item = impl std::fmt::Display>) -> Stri
     }
 }
 
-/// Batches up to this size plan from the links they name; larger ones from
-/// a full dump, which is cheaper than that many single reads.
-const SCOPED_MAX: usize = 64;
-
 /// What `vif online` needs to see: the interfaces, the names they will take,
 /// the bridges asked for (and `ethN` for Xen's `xenbrN` fallback), and every
 /// bridge when one has to be chosen.
 fn scope_online(reqs: &[VifRequest]) -> Option<Scope> {
-    if reqs.len() > SCOPED_MAX {
-        return None;
-    }
     let mut links = Vec::with_capacity(reqs.len() * 2);
     for r in reqs {
         links.push(r.name.clone());
@@ -71,7 +64,7 @@ fn scope_online(reqs: &[VifRequest]) -> Option<Scope> {
 
 /// What `vif offline` needs to see: the interfaces.
 fn scope_offline(names: &[IfName]) -> Option<Scope> {
-    (names.len() <= SCOPED_MAX).then(|| Scope {
+    Some(Scope {
         links: names.to_vec(),
         ..Default::default()
     })
