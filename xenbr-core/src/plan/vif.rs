@@ -190,7 +190,9 @@ pub fn plan_online(snap: &Snapshot, records: &Records, reqs: &[VifRequest]) -> R
             unchanged.push(r.name.clone());
             continue;
         }
-        if l.up && (l.mac != Some(MacAddr::BRIDGE_PORT) || !mine.is_empty()) {
+                // Down first for a MAC change, an address flush, or a rename (kernels
+        // before 6.2 refuse to rename a link that is up).
+        if l.up && (l.mac != Some(MacAddr::BRIDGE_PORT) || !mine.is_empty() || name != r.name) {
             ops.push(Op::SetUp {
                 name: r.name.clone(),
                 up: false,
