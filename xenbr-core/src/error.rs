@@ -167,6 +167,26 @@ pub(crate) fn errno_text(errno: i32, note: Option<&str>) -> String {
     }
 }
 
+/// Matches every variant: those with an `op` bind it, the two rollback
+/// variants bind their `cause`. One list for both `&self` and `&mut self`.
+macro_rules! each_op {
+    ($e:expr, $op:ident => $own:expr, $cause:ident => $of_cause:expr) => {
+        match $e {
+            Error::Invalid { op: $op, .. }
+            | Error::NotFound { op: $op, .. }
+            | Error::Exists { op: $op, .. }
+            | Error::Conflict { op: $op, .. }
+            | Error::Permission { op: $op, .. }
+            | Error::Busy { op: $op, .. }
+            | Error::Kernel { op: $op, .. }
+            | Error::Io { op: $op, .. }
+            | Error::Internal { op: $op, .. } => $own,
+            Error::RolledBack { cause: $cause, .. }
+            | Error::RollbackFailed { cause: $cause, .. } => $of_cause,
+        }
+    };
+}
+
 impl Error {
     /// An [`Error::Invalid`] for `op`.
     pub fn invalid(op: impl fmt::Display, reason: impl fmt::Display) -> Self {
@@ -265,20 +285,14 @@ impl Error {
         }
     }
 
+    /// The operation of the first error (after a rollback, of its cause).
+    fn first_op_mut(&mut self) -> &mut String {
+        each_op!(self, op => op, cause => cause.first_op_mut())
+    }
+
     /// The operation the error is about (of the first error, after a rollback).
     pub fn op(&self) -> &str {
-        match self {
-            Error::Invalid { op, .. }
-            | Error::NotFound { op, .. }
-            | Error::Exists { op, .. }
-            | Error::Conflict { op, .. }
-            | Error::Permission { op, .. }
-            | Error::Busy { op, .. }
-            | Error::Kernel { op, .. }
-            | Error::Io { op, .. }
-            | Error::Internal { op, .. } => op,
-            Error::RolledBack { cause, .. } | Error::RollbackFailed { cause, .. } => cause.op(),
-        }
+        each_op!(self, op => op, cause => cause.op())
     }
 
     /// The kernel's extended-ACK text, when the error came from the kernel with one.
@@ -294,21 +308,8 @@ impl Error {
 
     /// Prefixes the operation with more context ("start xenbr0: ...").
     pub fn context(mut self, outer: impl fmt::Display) -> Self {
-        match &mut self {
-            Error::Invalid { op, .. }
-            | Error::NotFound { op, .. }
-            | Error::Exists { op, .. }
-            | Error::Conflict { op, .. }
-            | Error::Permission { op, .. }
-            | Error::Busy { op, .. }
-            | Error::Kernel { op, .. }
-            | Error::Io { op, .. }
-            | Error::Internal { op, .. } => *op = format!("{outer}: {op}"),
-            Error::RolledBack { cause, .. } | Error::RollbackFailed { cause, .. } => {
-                let c = std::mem::replace(cause.as_mut(), Error::internal("", ""));
-                **cause = c.context(outer);
-            }
-        }
+        let op = self.first_op_mut();
+        *op = format!("{outer}: {op}");
         self
     }
 }

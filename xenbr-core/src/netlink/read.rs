@@ -78,8 +78,21 @@ impl Socket {
             .map(|r| (r.link.index, r.link.name.clone()))
             .collect();
         let name_of = |i: u32| names.get(&i).cloned();
-        let addresses = self.dump(
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+        let addresses = self.addresses_named(AddressMessage::default(), &name_of)?;
+        let routes = self.routes_named(&name_of)?;
+        let links = raw.into_iter().map(|r| resolve(r, &names)).collect();
+        Ok(Snapshot::new(links, addresses, routes))
+    }
+
+    /// The addresses answering `msg` (every one, or one link's when its
+    /// header names an index), on the links `name_of` knows.
+    pub(super) fn addresses_named(
+        &mut self,
+        msg: AddressMessage,
+        name_of: &dyn Fn(u32) -> Option<IfName>,
+    ) -> Result<Vec<Address>> {
+        self.dump(
+            RouteNetlinkMessage::GetAddress(msg),
             "addresses",
             |ty, payload| {
                 if ty != RTM_NEWADDR {
@@ -88,19 +101,25 @@ impl Socket {
                 let a = AddressMessage::parse(payload)?;
                 Ok(name_of(a.header.index).and_then(|name| parse_address(&a, name)))
             },
-        )?;
-        let routes = self.dump(
+        )
+    }
+
+    /// The routes of every table, IPv4 and IPv6, through links `name_of`
+    /// knows (`ip route show table all`).
+    pub(super) fn routes_named(
+        &mut self,
+        name_of: &dyn Fn(u32) -> Option<IfName>,
+    ) -> Result<Vec<Route>> {
+        self.dump(
             RouteNetlinkMessage::GetRoute(RouteMessage::default()),
             "routes",
             |ty, payload| {
                 if ty != RTM_NEWROUTE {
                     return Ok(None);
                 }
-                Ok(parse_route(&RouteMessage::parse(payload)?, &name_of))
+                Ok(parse_route(&RouteMessage::parse(payload)?, name_of))
             },
-        )?;
-        let links = raw.into_iter().map(|r| resolve(r, &names)).collect();
-        Ok(Snapshot::new(links, addresses, routes))
+        )
     }
 
     /// The kernel index of the link called `name` (one `RTM_GETLINK`, as
@@ -244,7 +263,7 @@ fn parse_info(nested: &[u8], link: &mut Link) -> std::result::Result<(), DecodeE
     Ok(())
 }
 
-pub(super) fn parse_address(m: &AddressMessage, ifname: IfName) -> Option<Address> {
+fn parse_address(m: &AddressMessage, ifname: IfName) -> Option<Address> {
     let (mut address, mut local, mut label, mut broadcast) = (None, None, None, None);
     let mut flags = u32::from(m.header.flags.bits());
     let (mut proto, mut metric, mut valid, mut preferred) = (None, None, None, None);
@@ -293,10 +312,7 @@ fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-pub(super) fn parse_route(
-    m: &RouteMessage,
-    name_of: &dyn Fn(u32) -> Option<IfName>,
-) -> Option<Route> {
+fn parse_route(m: &RouteMessage, name_of: &dyn Fn(u32) -> Option<IfName>) -> Option<Route> {
     let h = &m.header;
     let v4 = match h.address_family {
         AddressFamily::Inet => true,

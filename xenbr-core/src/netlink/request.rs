@@ -223,33 +223,18 @@ impl Request {
                 ]));
                 (RouteNetlinkMessage::NewLink(m), create)
             }
-            Request::NewVeth { name, peer } => {
-                let mut p = LinkMessage::default();
-                p.attributes.push(LinkAttribute::IfName(peer.to_string()));
-                let mut m = LinkMessage::default();
-                m.attributes.push(LinkAttribute::IfName(name.to_string()));
-                m.attributes.push(LinkAttribute::LinkInfo(vec![
-                    LinkInfo::Kind(InfoKind::Veth),
-                    LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
-                ]));
-                (RouteNetlinkMessage::NewLink(m), create)
-            }
+            Request::NewVeth { name, peer } => (
+                RouteNetlinkMessage::NewLink(veth_msg(name, peer, None)),
+                create,
+            ),
             Request::NewVethAcross {
                 name,
                 peer,
                 peer_netns_fd,
-            } => {
-                let mut p = LinkMessage::default();
-                p.attributes.push(LinkAttribute::IfName(peer.to_string()));
-                p.attributes.push(LinkAttribute::NetNsFd(*peer_netns_fd));
-                let mut m = LinkMessage::default();
-                m.attributes.push(LinkAttribute::IfName(name.to_string()));
-                m.attributes.push(LinkAttribute::LinkInfo(vec![
-                    LinkInfo::Kind(InfoKind::Veth),
-                    LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
-                ]));
-                (RouteNetlinkMessage::NewLink(m), create)
-            }
+            } => (
+                RouteNetlinkMessage::NewLink(veth_msg(name, peer, Some(*peer_netns_fd))),
+                create,
+            ),
             Request::DelLink { target } => (RouteNetlinkMessage::DelLink(target_msg(target)), 0),
             Request::SetLink { target, set } => {
                 let mut m = target_msg(target);
@@ -294,6 +279,22 @@ impl Request {
             ),
         }
     }
+}
+
+/// `ip link add NAME type veth peer name PEER [netns FD]`.
+fn veth_msg(name: &IfName, peer: &IfName, peer_netns_fd: Option<i32>) -> LinkMessage {
+    let mut p = LinkMessage::default();
+    p.attributes.push(LinkAttribute::IfName(peer.to_string()));
+    if let Some(fd) = peer_netns_fd {
+        p.attributes.push(LinkAttribute::NetNsFd(fd));
+    }
+    let mut m = LinkMessage::default();
+    m.attributes.push(LinkAttribute::IfName(name.to_string()));
+    m.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
+    ]));
+    m
 }
 
 fn target_msg(target: &Target) -> LinkMessage {

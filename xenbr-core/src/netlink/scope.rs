@@ -5,21 +5,18 @@
 
 use std::collections::{HashMap, HashSet};
 
-use netlink_packet_core::{DecodeError, Parseable};
+use netlink_packet_core::DecodeError;
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkInfo, LinkMessage};
-use netlink_packet_route::route::RouteMessage;
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::read::{parse_address, parse_link, parse_route, resolve, RawLink};
+use super::read::{parse_link, resolve, RawLink};
 use super::Socket;
 use crate::error::Result;
 use crate::names::IfName;
 use crate::state::Snapshot;
 
 const RTM_NEWLINK: u16 = 16;
-const RTM_NEWADDR: u16 = 20;
-const RTM_NEWROUTE: u16 = 24;
 /// Up to this many links are read one by one; beyond, one dump is cheaper.
 const BY_NAME_MAX: usize = 64;
 
@@ -123,45 +120,18 @@ impl Socket {
         let name_of = |i: u32| names.get(&i).cloned();
         let held: Vec<u32> = raw.iter().map(|r| r.link.index).collect();
         let mut addresses = Vec::new();
-        if scope.addresses {
-            let mut parse = |ty: u16, payload: &[u8]| {
-                if ty != RTM_NEWADDR {
-                    return Ok(None);
-                }
-                let a = AddressMessage::parse(payload)?;
-                Ok(name_of(a.header.index).and_then(|name| parse_address(&a, name)))
-            };
-            if held.len() <= BY_NAME_MAX {
-                for i in &held {
-                    let mut m = AddressMessage::default();
-                    m.header.index = *i;
-                    addresses.extend(self.dump(
-                        RouteNetlinkMessage::GetAddress(m),
-                        "addresses",
-                        &mut parse,
-                    )?);
-                }
-            } else {
-                addresses = self.dump(
-                    RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-                    "addresses",
-                    parse,
-                )?;
+        if scope.addresses && held.len() <= BY_NAME_MAX {
+            for i in &held {
+                let mut m = AddressMessage::default();
+                m.header.index = *i;
+                addresses.extend(self.addresses_named(m, &name_of)?);
             }
+        } else if scope.addresses {
+            addresses = self.addresses_named(AddressMessage::default(), &name_of)?;
         }
-        let routes = if scope.routes {
-            self.dump(
-                RouteNetlinkMessage::GetRoute(RouteMessage::default()),
-                "routes",
-                |ty, payload| {
-                    if ty != RTM_NEWROUTE {
-                        return Ok(None);
-                    }
-                    Ok(parse_route(&RouteMessage::parse(payload)?, &name_of))
-                },
-            )?
-        } else {
-            Vec::new()
+        let routes = match scope.routes {
+            true => self.routes_named(&name_of)?,
+            false => Vec::new(),
         };
         let links = raw.into_iter().map(|r| resolve(r, &names)).collect();
         Ok(Snapshot::new(links, addresses, routes))

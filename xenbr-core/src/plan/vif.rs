@@ -190,7 +190,7 @@ pub fn plan_online(snap: &Snapshot, records: &Records, reqs: &[VifRequest]) -> R
             unchanged.push(r.name.clone());
             continue;
         }
-                // Down first for a MAC change, an address flush, or a rename (kernels
+        // Down first for a MAC change, an address flush, or a rename (kernels
         // before 6.2 refuse to rename a link that is up).
         if l.up && (l.mac != Some(MacAddr::BRIDGE_PORT) || !mine.is_empty() || name != r.name) {
             ops.push(Op::SetUp {
