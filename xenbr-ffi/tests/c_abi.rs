@@ -239,7 +239,13 @@ fn c_test(name: &str) {
         "{name} should load libxenbr.so.0 (the SONAME): {:?}",
         needed(&exe)
     );
-    judge(&test, &run(&mut valgrind(&[exe.to_str().unwrap()])));
+    let out = run(&mut valgrind(&[exe.to_str().unwrap()]));
+    judge(&test, &out);
+    // The hooks of debug builds (a panic, a failing step) must have run.
+    if cfg!(debug_assertions) {
+        let stdout = text(&out.stdout);
+        assert!(!stdout.contains("release build"), "{test}: {stdout}");
+    }
 }
 
 #[test]

@@ -25,6 +25,16 @@
 
 #define SKIP 77
 
+/* Test hooks, exported by debug builds of the library only (not in
+ * xenbr.h): weak, so a program links against a release build too, where
+ * debug_build() is false and the tests that need the hooks say so. */
+extern xenbr_result xenbr__test_panic(xenbr_context *ctx) __attribute__((weak));
+
+static inline int debug_build(void)
+{
+    return xenbr__test_panic != NULL;
+}
+
 static int failures;
 
 #define CHECK(cond, ...)                                                       \

@@ -7,9 +7,6 @@
  */
 #include "fixture.h"
 
-/* Declared here, not in xenbr.h: a test hook of debug builds only. */
-extern xenbr_result xenbr__test_panic(xenbr_context *ctx);
-
 static const char *LONG = "sixteen-bytes-xx"; /* IFNAMSIZ - 1 is 15 */
 static const char *NOT_UTF8 = "vif\xff.0";
 
@@ -221,6 +218,10 @@ static void arguments(xenbr_context *ctx)
 
 static void panics(void)
 {
+    if (!debug_build()) {
+        printf("misuse: no panic hook in a release build; panics not tested\n");
+        return;
+    }
     CHECK(xenbr__test_panic(NULL) == XENBR_RESULT_PANIC, "bare guard");
 
     xenbr_context *ctx = open_context();

@@ -116,19 +116,23 @@ int main(void)
     CHECK(on_bridge("peth0", "xenbr0"), "nothing changed");
 
     /* A stop that fails at its third step is rolled back whole (the
-     * fault hook of debug builds). */
-    setenv("XENBR_TEST_FAIL_STEP", "3", 1);
+     * fault hook, read from the environment by debug builds). */
     stop.force = true;
-    CHECK_RC(ctx, xenbr_stop(ctx, &stop, NULL), XENBR_RESULT_ROLLED_BACK);
-    unsetenv("XENBR_TEST_FAIL_STEP");
-    CHECK(xenbr_context_error_cause(ctx) == XENBR_RESULT_INTERNAL,
-          "the cause is the injected fault: %d",
-          (int)xenbr_context_error_cause(ctx));
-    msg = xenbr_context_error_message(ctx);
-    CHECK(msg && strstr(msg, "rolled back"), "message: %s", msg ? msg : "");
-    CHECK(on_bridge("peth0", "xenbr0") && on_bridge("vif1.0", "xenbr0") &&
-              has_addr("eth0", "192.0.2.10/24"),
-          "the host is as it was before the failed stop");
+    if (debug_build()) {
+        setenv("XENBR_TEST_FAIL_STEP", "3", 1);
+        CHECK_RC(ctx, xenbr_stop(ctx, &stop, NULL), XENBR_RESULT_ROLLED_BACK);
+        unsetenv("XENBR_TEST_FAIL_STEP");
+        CHECK(xenbr_context_error_cause(ctx) == XENBR_RESULT_INTERNAL,
+              "the cause is the injected fault: %d",
+              (int)xenbr_context_error_cause(ctx));
+        msg = xenbr_context_error_message(ctx);
+        CHECK(msg && strstr(msg, "rolled back"), "message: %s", msg ? msg : "");
+        CHECK(on_bridge("peth0", "xenbr0") && on_bridge("vif1.0", "xenbr0") &&
+                  has_addr("eth0", "192.0.2.10/24"),
+              "the host is as it was before the failed stop");
+    } else {
+        printf("takeover: no fault hook in a release build; rollback not tested\n");
+    }
 
     /* --force detaches the guest in the same transaction. */
     out = NULL;
