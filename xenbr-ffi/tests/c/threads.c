@@ -10,7 +10,7 @@
 #include <pthread.h>
 
 #define TAPS 20
-#define ROUNDS 5
+#define ROUNDS 3
 
 struct worker {
     const char *prefix; /* taps are PREFIX1 .. PREFIX20 */
