@@ -13,6 +13,9 @@
  *   that is not UTF-8, an interface name longer than 15 bytes, an empty
  *   array or a NULL element in one gives XENBR_RESULT_INVALID_ARGUMENT and
  *   changes nothing.
+ * - After a failure the context keeps its details (xenbr_context_error_*).
+ *   A NULL context has nowhere to keep them; xenbr_result_message() still
+ *   says what the code means.
  * - Out-parameters are written only when the call returns XENBR_RESULT_OK.
  * - Every returned pointer says who owns it. Strings from xenbr are freed
  *   with xenbr_string_free, never with free(); contexts with

@@ -142,6 +142,14 @@ unsafe fn open(
     }
 }
 
+/// `host` with state directory `dir`, when one was given.
+fn in_dir(host: Host, dir: Option<std::path::PathBuf>) -> Host {
+    match dir {
+        Some(d) => host.with_state_dir(d),
+        None => host,
+    }
+}
+
 /// Opens a context on the calling thread's current network namespace.
 ///
 /// `state_dir` is the directory for xenbr's lock, journal and records, or
@@ -171,11 +179,7 @@ pub unsafe extern "C" fn xenbr_context_new(
         unsafe {
             open(FUNC, ctx_out, err_buf, err_len, || {
                 let dir = args::opt_path(state_dir, FUNC, "state_dir")?;
-                let host = Host::open()?;
-                Ok(match dir {
-                    Some(d) => host.with_state_dir(d),
-                    None => host,
-                })
+                Ok(in_dir(Host::open()?, dir))
             })
         }
     })
@@ -209,11 +213,7 @@ pub unsafe extern "C" fn xenbr_context_new_netns(
             open(FUNC, ctx_out, err_buf, err_len, || {
                 let name = args::req_str(netns, FUNC, "netns")?;
                 let dir = args::opt_path(state_dir, FUNC, "state_dir")?;
-                let host = Host::open_netns(name)?;
-                Ok(match dir {
-                    Some(d) => host.with_state_dir(d),
-                    None => host,
-                })
+                Ok(in_dir(Host::open_netns(name)?, dir))
             })
         }
     })
