@@ -48,6 +48,9 @@ pub enum Error {
         op: String,
         /// What is wrong.
         reason: String,
+        /// The interface the failed request was about, when one is known
+        /// (see [`Error::interface`]).
+        ifname: Option<String>,
     },
     /// A named thing is not on the host.
     #[error("{op}: {what} does not exist")]
@@ -56,6 +59,9 @@ pub enum Error {
         op: String,
         /// What is missing ("interface eth9").
         what: String,
+        /// The interface the failed request was about, when one is known
+        /// (see [`Error::interface`]).
+        ifname: Option<String>,
     },
     /// A thing the request would create already exists.
     #[error("{op}: {what} already exists")]
@@ -64,6 +70,9 @@ pub enum Error {
         op: String,
         /// What exists already ("interface peth0").
         what: String,
+        /// The interface the failed request was about, when one is known
+        /// (see [`Error::interface`]).
+        ifname: Option<String>,
     },
     /// The host's current state forbids the request.
     #[error("{op}: {reason}")]
@@ -72,6 +81,9 @@ pub enum Error {
         op: String,
         /// Why it cannot proceed.
         reason: String,
+        /// The interface the failed request was about, when one is known
+        /// (see [`Error::interface`]).
+        ifname: Option<String>,
     },
     /// The caller lacks a privilege.
     #[error("{op}: permission denied: {needs}")]
@@ -101,6 +113,9 @@ pub enum Error {
         /// A better explanation than `strerror` where xenbr knows one
         /// ("xenbr0 already exists").
         note: Option<String>,
+        /// The interface the failed request was about, when one is known
+        /// (see [`Error::interface`]).
+        ifname: Option<String>,
     },
     /// A file or socket operation failed.
     #[error("{op}: {source}")]
@@ -193,6 +208,7 @@ impl Error {
         Error::Invalid {
             op: op.to_string(),
             reason: reason.to_string(),
+            ifname: None,
         }
     }
 
@@ -201,6 +217,7 @@ impl Error {
         Error::NotFound {
             op: op.to_string(),
             what: what.to_string(),
+            ifname: None,
         }
     }
 
@@ -209,6 +226,7 @@ impl Error {
         Error::Exists {
             op: op.to_string(),
             what: what.to_string(),
+            ifname: None,
         }
     }
 
@@ -217,6 +235,7 @@ impl Error {
         Error::Conflict {
             op: op.to_string(),
             reason: reason.to_string(),
+            ifname: None,
         }
     }
 
@@ -306,6 +325,51 @@ impl Error {
         }
     }
 
+    /// The interface the failed request was about, when one is known: in a
+    /// batch (`vif online` of many interfaces, `start` of several NICs) the
+    /// one whose request failed, for a failed step the link it changes, for
+    /// a refused name the name itself. Errors that are not about one
+    /// interface (permission, the lock, I/O) have none.
+    pub fn interface(&self) -> Option<&str> {
+        match self {
+            Error::Invalid { ifname, .. }
+            | Error::NotFound { ifname, .. }
+            | Error::Exists { ifname, .. }
+            | Error::Conflict { ifname, .. }
+            | Error::Kernel { ifname, .. } => ifname.as_deref(),
+            Error::RolledBack { cause, .. } | Error::RollbackFailed { cause, .. } => {
+                cause.interface()
+            }
+            _ => None,
+        }
+    }
+
+    /// Says which interface the error is about (see [`Error::interface`]),
+    /// unless it already names one: the innermost, most precise, answer
+    /// wins. Kinds that are never about one interface are left as they are.
+    pub fn about(mut self, interface: impl fmt::Display) -> Self {
+        match &mut self {
+            Error::Invalid { ifname, .. }
+            | Error::NotFound { ifname, .. }
+            | Error::Exists { ifname, .. }
+            | Error::Conflict { ifname, .. }
+            | Error::Kernel { ifname, .. } => {
+                if ifname.is_none() {
+                    *ifname = Some(interface.to_string());
+                }
+            }
+            Error::RolledBack { cause, .. } | Error::RollbackFailed { cause, .. } => {
+                let c = std::mem::replace(cause.as_mut(), Error::internal("", ""));
+                **cause = c.about(interface);
+            }
+            Error::Permission { .. }
+            | Error::Busy { .. }
+            | Error::Io { .. }
+            | Error::Internal { .. } => {}
+        }
+        self
+    }
+
     /// Prefixes the operation with more context ("start xenbr0: ...").
     pub fn context(mut self, outer: impl fmt::Display) -> Self {
         let op = self.first_op_mut();
@@ -316,9 +380,12 @@ impl Error {
 
 impl From<crate::names::ValueError> for Error {
     fn from(e: crate::names::ValueError) -> Self {
+        // A refused interface name is the interface the error is about.
+        let ifname = (e.what == crate::names::IFNAME_WHAT).then(|| e.input.clone());
         Error::Invalid {
             op: format!("check {}", e.what),
             reason: format!("{:?}: {}", e.input, e.reason),
+            ifname,
         }
     }
 }
@@ -334,6 +401,7 @@ mod tests {
             errno: libc::ENODEV,
             ext_ack: Some("Master device not found".into()),
             note: None,
+            ifname: None,
         };
         assert_eq!(
             e.to_string(),
@@ -357,5 +425,31 @@ mod tests {
         assert_eq!(e.op(), "attach vif9.0");
         let e = e.context("vif online");
         assert_eq!(e.op(), "vif online: attach vif9.0");
+    }
+
+    #[test]
+    fn the_innermost_interface_wins_through_a_rollback() {
+        let e = Error::RolledBack {
+            cause: Box::new(Error::not_found("attach vif9.0", "bridge xenbr9").about("vif9.0")),
+            undone: 2,
+        };
+        assert_eq!(e.interface(), Some("vif9.0"));
+        let e = e.about("vif1.0").context("vif online");
+        assert_eq!(e.interface(), Some("vif9.0"));
+        let bare = Error::RolledBack {
+            cause: Box::new(Error::conflict("start", "x")),
+            undone: 1,
+        };
+        assert_eq!(bare.about("eth0").interface(), Some("eth0"));
+        assert_eq!(Error::internal("x", "y").about("eth0").interface(), None);
+    }
+
+    #[test]
+    fn a_refused_name_is_the_interface() {
+        let e: Error = crate::IfName::new("sixteen-bytes-xx").unwrap_err().into();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(e.interface(), Some("sixteen-bytes-xx"));
+        let e: Error = crate::Mtu::new(1).unwrap_err().into();
+        assert_eq!(e.interface(), None);
     }
 }

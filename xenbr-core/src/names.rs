@@ -41,6 +41,9 @@ fn refuse<T>(what: &'static str, input: &str, reason: impl Into<String>) -> Resu
 /// (`IFNAMSIZ - 1`).
 pub const IFNAME_MAX: usize = 15;
 
+/// [`ValueError::what`] for a refused interface name.
+pub(crate) const IFNAME_WHAT: &str = "interface name";
+
 /// A network interface name that the kernel will accept, as `ip link` names one.
 ///
 /// The kernel's rules (`dev_valid_name`): 1 to 15 bytes, not `.` or `..`, no
@@ -52,7 +55,7 @@ pub struct IfName(String);
 impl IfName {
     /// Checks `s` against the kernel's rules and wraps it.
     pub fn new(s: &str) -> Result<Self, ValueError> {
-        const WHAT: &str = "interface name";
+        const WHAT: &str = IFNAME_WHAT;
         if s.is_empty() {
             return refuse(WHAT, s, "it is empty");
         }

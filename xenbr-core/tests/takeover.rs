@@ -139,6 +139,7 @@ fn classic_start_and_stop_as_the_article_shows() {
     let e = host.stop(&StopRequest::default()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
     assert!(e.to_string().contains("vif1.0"), "{e}");
+    assert_eq!(e.interface(), Some("xenbr0"), "{e}");
     support::assert_same(&mid, &host.snapshot().unwrap(), "a refused stop");
     // ... and with --force detaches it in the same transaction.
     let out = host
@@ -304,9 +305,11 @@ fn bad_input_is_refused_and_changes_nothing() {
         e.to_string().contains("penx001122334455") && e.to_string().contains("15"),
         "{e}"
     );
+    assert_eq!(e.interface(), Some(long), "{e}");
     let e = start(&mut host, "eth7", None);
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(e.to_string().contains("eth7"), "{e}");
+    assert_eq!(e.interface(), Some("eth7"), "{e}");
     let e = start(&mut host, "ported", None);
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
     assert!(
@@ -319,6 +322,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         e.to_string().contains("interface br9 already exists"),
         "{e}"
     );
+    assert_eq!(e.interface(), Some("br9"), "{e}");
     let e = start(&mut host, "br9", None);
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     support::assert_same(&before, &host.snapshot().unwrap(), "refused starts");

@@ -105,6 +105,7 @@ fn a_missing_interface_in_the_middle_refuses_the_whole_batch() {
         e.to_string().contains("interface vif999.0 does not exist"),
         "{e}"
     );
+    assert_eq!(e.interface(), Some("vif999.0"), "the request that failed");
     support::assert_same(&before, &host.snapshot().unwrap(), "a refused batch");
 }
 
@@ -157,6 +158,7 @@ fn mtu_follows_the_bridge_unless_given() {
     let before = host.snapshot().unwrap();
     let e = host.vif_online(&[big]).unwrap_err();
     assert!(e.to_string().contains("MTU 65535"), "{e}");
+    assert_eq!(e.interface(), Some(names[0].as_str()), "{e}");
     support::assert_same(&before, &host.snapshot().unwrap(), "a refused MTU");
 }
 
@@ -173,6 +175,11 @@ fn vifname_renames_and_refuses_a_taken_name() {
     let e = host.vif_online(&[taken]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Exists, "{e}");
     assert!(e.to_string().contains("vif2.0"), "{e}");
+    assert_eq!(
+        e.interface(),
+        Some(names[0].as_str()),
+        "the request, not the name taken"
+    );
     support::assert_same(
         &before,
         &host.snapshot().unwrap(),
@@ -237,6 +244,7 @@ fn bridge_choice_and_bad_bridges() {
         e.to_string().contains("bridge xenbr7 does not exist"),
         "{e}"
     );
+    assert_eq!(e.interface(), Some(names[2].as_str()));
     let other = VifRequest {
         bridge: Some(n("virbr0")),
         ..VifRequest::new(names[0].clone())
@@ -247,6 +255,7 @@ fn bridge_choice_and_bad_bridges() {
         e.to_string().contains("vif1.0 is already a port of eth1"),
         "{e}"
     );
+    assert_eq!(e.interface(), Some("vif1.0"));
     support::assert_same(&before, &host.snapshot().unwrap(), "refused requests");
     // Once xenbr has started a bridge, that is the host's bridge.
     host.start(&StartRequest::default()).unwrap();

@@ -37,6 +37,7 @@ impl KernelAck {
             errno: self.errno,
             ext_ack: self.message,
             note,
+            ifname: None,
         }
     }
 }

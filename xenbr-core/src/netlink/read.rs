@@ -133,14 +133,15 @@ impl Socket {
             .map_err(|e| match e.kind() {
                 crate::ErrorKind::NotFound => Error::not_found(&op, format!("interface {name}")),
                 _ => e,
-            })?;
+            })
+            .map_err(|e| e.about(name))?;
         reply
             .into_iter()
             .find_map(|m| match m {
                 RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
                 _ => None,
             })
-            .ok_or_else(|| Error::not_found(op, format!("interface {name}")))
+            .ok_or_else(|| Error::not_found(op, format!("interface {name}")).about(name))
     }
 }
 

@@ -288,6 +288,7 @@ pub fn plan_start(snap: &Snapshot, records: &Records, req: &StartRequest) -> Res
                 &op,
                 format!("the NIC would be renamed {:?}, {}", e.input, e.reason),
             )
+            .about(&netdev)
         })?;
 
         // Already done (by xenbr, or by Xen's own script before it)?
@@ -315,24 +316,24 @@ pub fn plan_start(snap: &Snapshot, records: &Records, req: &StartRequest) -> Res
 
         let nic = snap
             .link(&netdev)
-            .ok_or_else(|| Error::not_found(&op, format!("interface {netdev}")))?;
+            .ok_or_else(|| Error::not_found(&op, format!("interface {netdev}")).about(&netdev))?;
         if nic.kind == LinkKind::Bridge {
             if snap.ports(&netdev).any(|p| p.name == physical) {
                 return Err(Error::conflict(
                     &op,
                     format!("{netdev} is already a bridge with {physical} on it"),
-                ));
+                )
+                .about(&netdev));
             }
-            return Err(Error::invalid(
-                &op,
-                format!("{netdev} is a bridge, not a NIC"),
-            ));
+            return Err(
+                Error::invalid(&op, format!("{netdev} is a bridge, not a NIC")).about(&netdev),
+            );
         }
         if let Some(m) = &nic.master {
-            return Err(Error::conflict(
-                &op,
-                format!("{netdev} is already a port of bridge {m}"),
-            ));
+            return Err(
+                Error::conflict(&op, format!("{netdev} is already a port of bridge {m}"))
+                    .about(&netdev),
+            );
         }
         if records
             .takeovers
@@ -342,7 +343,8 @@ pub fn plan_start(snap: &Snapshot, records: &Records, req: &StartRequest) -> Res
             return Err(Error::conflict(
                 &op,
                 format!("xenbr already has {netdev} or {bridge} in another takeover; stop that one first"),
-            ));
+            )
+            .about(&netdev));
         }
         let mtu = nic.mtu;
         let mac = nic.mac.filter(|m| !m.is_zero()).ok_or_else(|| {
@@ -353,13 +355,14 @@ pub fn plan_start(snap: &Snapshot, records: &Records, req: &StartRequest) -> Res
                      so it cannot be a bridge port"
                 ),
             )
+            .about(&netdev)
         })?;
         let (addrs, routes) = carried(snap, &netdev);
 
         let free =
             |n: &IfName, taken: &mut HashSet<IfName>, freed: Option<&IfName>| -> Result<()> {
                 if (snap.has_link(n) && Some(n) != freed) || !taken.insert(n.clone()) {
-                    return Err(Error::exists(&op, format!("interface {n}")));
+                    return Err(Error::exists(&op, format!("interface {n}")).about(n));
                 }
                 Ok(())
             };
@@ -514,6 +517,7 @@ pub fn plan_stop(snap: &Snapshot, records: &Records, req: &StopRequest) -> Resul
                         format!("stop {b}"),
                         format!("a takeover of {b} in xenbr's records"),
                     )
+                    .about(b)
                 })
             })
             .collect::<Result<_>>()?
@@ -536,7 +540,8 @@ pub fn plan_stop(snap: &Snapshot, records: &Records, req: &StopRequest) -> Resul
                     t.bridge,
                     guests.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
                 ),
-            ));
+            )
+            .about(&t.bridge));
         }
         for g in guests {
             ops.push(set_up(&g, false));
@@ -549,10 +554,10 @@ pub fn plan_stop(snap: &Snapshot, records: &Records, req: &StopRequest) -> Resul
         let carrier = t.carrier();
         let c = snap
             .link(carrier)
-            .ok_or_else(|| Error::not_found(&op, format!("interface {carrier}")))?;
-        let nic = snap
-            .link(&t.physical)
-            .ok_or_else(|| Error::not_found(&op, format!("interface {}", t.physical)))?;
+            .ok_or_else(|| Error::not_found(&op, format!("interface {carrier}")).about(carrier))?;
+        let nic = snap.link(&t.physical).ok_or_else(|| {
+            Error::not_found(&op, format!("interface {}", t.physical)).about(&t.physical)
+        })?;
         let (addrs, routes) = carried(snap, carrier);
         ops.extend(take_off(&addrs, &routes));
         match t.mode {

@@ -148,35 +148,37 @@ pub fn plan_online(snap: &Snapshot, records: &Records, reqs: &[VifRequest]) -> R
         let op = format!("vif online {}", r.name);
         let l = snap
             .link(&r.name)
-            .ok_or_else(|| Error::not_found(&op, format!("interface {}", r.name)))?;
+            .ok_or_else(|| Error::not_found(&op, format!("interface {}", r.name)).about(&r.name))?;
         if l.kind == LinkKind::Bridge {
             return Err(Error::invalid(
                 &op,
                 format!("{} is a bridge, not a guest's interface", r.name),
-            ));
+            )
+            .about(&r.name));
         }
-        let bridge = choose_bridge(snap, records, r.bridge.as_ref(), &op)?;
+        let bridge =
+            choose_bridge(snap, records, r.bridge.as_ref(), &op).map_err(|e| e.about(&r.name))?;
         let br = snap.link(&bridge).expect("chosen bridges exist");
         if let Some(m) = l.master.as_ref().filter(|m| **m != bridge) {
-            return Err(Error::conflict(
-                &op,
-                format!("{} is already a port of {m}", r.name),
-            ));
+            return Err(
+                Error::conflict(&op, format!("{} is already a port of {m}", r.name)).about(&r.name),
+            );
         }
         let mtu = r.mtu.map(Mtu::get).unwrap_or(br.mtu);
         let name = r.vifname.clone().unwrap_or_else(|| r.name.clone());
         if name != r.name {
             if snap.has_link(&name) {
-                return Err(Error::exists(
-                    &op,
-                    format!("interface {name} (asked for as vifname)"),
-                ));
+                return Err(
+                    Error::exists(&op, format!("interface {name} (asked for as vifname)"))
+                        .about(&r.name),
+                );
             }
             if let Some(other) = renamed_to.insert(name.clone(), &r.name) {
                 return Err(Error::invalid(
                     &op,
                     format!("{other} and {} would both be renamed {name}", r.name),
-                ));
+                )
+                .about(&r.name));
             }
         }
         let mine = addrs.remove(&r.name).unwrap_or_default();
@@ -251,7 +253,8 @@ pub fn plan_offline(snap: &Snapshot, names: &[IfName]) -> Result<OfflinePlan> {
             return Err(Error::invalid(
                 format!("vif offline {name}"),
                 format!("{name} is a bridge, not a guest's interface"),
-            ));
+            )
+            .about(name));
         }
         if !l.up && l.master.is_none() {
             unchanged.push(name.clone());

@@ -41,6 +41,7 @@ fn kernel_errno(op: &Op, errno: i32, note: String) -> Error {
         errno,
         ext_ack: None,
         note: Some(note),
+        ifname: op.subject().map(|n| n.to_string()),
     }
 }
 

@@ -284,7 +284,11 @@ fn forward(
             } else {
                 format!("steps {}-{} of {n}", a + 1, b + 1)
             };
-            return Err(ack.into_error(format!("{what} ({place})"), reqs[k].exists_note()));
+            let e = ack.into_error(format!("{what} ({place})"), reqs[k].exists_note());
+            return Err(match plan.steps[a].op.subject() {
+                Some(n) => e.about(n),
+                None => e,
+            });
         }
         if let Some(Op::CreateBridge { name, .. } | Op::CreateVeth { name, .. }) =
             plan.steps.get(end - 1).map(|s| &s.op)
@@ -320,7 +324,7 @@ pub(crate) fn direct(sock: &mut Socket, ops: &[Op]) -> Result<()> {
             }
         }
         let req = bind::bind(op, &|n| known.get(n).copied())
-            .map_err(|n| Error::not_found(op.describe(), format!("interface {n}")))?;
+            .map_err(|n| Error::not_found(op.describe(), format!("interface {n}")).about(&n))?;
         send_one(sock, &req, &op.describe())?;
     }
     Ok(())

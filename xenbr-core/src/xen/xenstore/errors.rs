@@ -56,14 +56,8 @@ pub(super) fn errno_of(name: &str) -> Option<i32> {
 pub(super) fn from_xenstored(name: &str, op: String, subject: Subject) -> Error {
     let noun = subject.noun();
     match name {
-        "ENOENT" => Error::NotFound {
-            op,
-            what: noun.into(),
-        },
-        "EEXIST" => Error::Exists {
-            op,
-            what: noun.into(),
-        },
+        "ENOENT" => Error::not_found(op, noun),
+        "EEXIST" => Error::exists(op, noun),
         "EACCES" => Error::Permission {
             op,
             needs: "the node's permissions do not allow this connection (EACCES)".into(),
@@ -93,6 +87,7 @@ pub(super) fn from_xenstored(name: &str, op: String, subject: Subject) -> Error 
                 errno,
                 ext_ack: None,
                 note: Some(note),
+                ifname: None,
             }
         }
     }
@@ -113,15 +108,13 @@ fn xenstored_note(name: &str, errno: i32) -> String {
 pub(super) fn connect_failed(path: &Path, e: io::Error) -> Error {
     let op = "connect to xenstored".to_string();
     match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::NotFound {
-            op,
-            what: format!("socket {}", path.display()),
-        },
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
+            Error::not_found(op, format!("socket {}", path.display()))
+        }
         // The file is there but nothing listens: a xenstored that died.
-        Some(libc::ECONNREFUSED) => Error::NotFound {
-            op,
-            what: format!("a listener on socket {}", path.display()),
-        },
+        Some(libc::ECONNREFUSED) => {
+            Error::not_found(op, format!("a listener on socket {}", path.display()))
+        }
         Some(libc::EACCES) | Some(libc::EPERM) => Error::Permission {
             op,
             needs: format!("write access to socket {}", path.display()),
