@@ -198,7 +198,8 @@ impl Snapshot {
                 if a.address.is_ipv4() && self.has_primary_for(&a) {
                     a.flags |= IFA_F_SECONDARY;
                 }
-                self.addresses.push(a);
+                let at = self.insertion_point(&a);
+                self.addresses.insert(at, a);
             }
             Op::DelAddress(a) => {
                 let pos = self
@@ -283,6 +284,29 @@ impl Snapshot {
         })
     }
 
+    /// Where the kernel puts a new address in its link's list
+    /// (`__inet_insert_ifa`), which decides the labels a rename gives: an
+    /// IPv4 primary goes after the last primary of a scope at least as
+    /// narrow (host 254, link 253, global 0), or first when there is none;
+    /// a secondary, and any IPv6 address, goes last.
+    fn insertion_point(&self, a: &Address) -> usize {
+        if !a.address.is_ipv4() || a.is_secondary() {
+            return self.addresses.len();
+        }
+        let mut first = None;
+        let mut after = None;
+        for (i, b) in self.addresses.iter().enumerate() {
+            if b.ifname != a.ifname || !b.address.is_ipv4() {
+                continue;
+            }
+            first.get_or_insert(i);
+            if !b.is_secondary() && a.scope <= b.scope {
+                after = Some(i + 1);
+            }
+        }
+        after.or(first).unwrap_or(self.addresses.len())
+    }
+
     fn take_addresses(&mut self, pred: impl Fn(&Address) -> bool) -> Vec<Address> {
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.addresses)
             .into_iter()
@@ -310,10 +334,13 @@ impl Snapshot {
             l.master.as_mut().map(re);
             l.peer.as_mut().map(re);
         }
-        // The kernel relabels IPv4 addresses (inetdev_changename): the first
-        // takes the new name, the others the new name plus their old ":suffix"
-        // (or ":N" when they had none).
-        let mut named = 0usize;
+        // The kernel relabels IPv4 addresses (inetdev_changename), in the
+        // order of its list: the first takes the new name; the n-th (counting
+        // from 1, so the second is n = 2) the new name plus its old
+        // ":suffix", or ":n" when it had none, the name shortened so that the
+        // label fits in 15 bytes. (The kernel shortens by bytes; a label here
+        // is text, so a multi-byte character that would be cut goes whole.)
+        let mut n = 0usize;
         for a in &mut self.addresses {
             if &a.ifname != from {
                 continue;
@@ -322,22 +349,23 @@ impl Snapshot {
             if !a.address.is_ipv4() {
                 continue;
             }
-            let old = a.label.clone().unwrap_or_else(|| from.to_string());
-            let label = if named == 0 {
+            n += 1;
+            let label = if n == 1 {
                 to.to_string()
             } else {
+                let old = a.label.clone().unwrap_or_else(|| from.to_string());
                 let suffix = old
                     .find(':')
                     .map(|i| old[i..].to_string())
-                    .unwrap_or_else(|| format!(":{named}"));
+                    .unwrap_or_else(|| format!(":{n}"));
+                let room = crate::names::IFNAME_MAX.saturating_sub(suffix.len());
                 let mut base = to.to_string();
-                if base.len() + suffix.len() > crate::names::IFNAME_MAX {
-                    base.truncate(crate::names::IFNAME_MAX - suffix.len());
+                while base.len() > room {
+                    base.pop();
                 }
                 base + &suffix
             };
             a.label = Some(label);
-            named += 1;
         }
         for r in &mut self.routes {
             r.oif.as_mut().map(re);
@@ -365,5 +393,100 @@ fn new_link(name: &IfName, kind: LinkKind, info_kind: &str) -> Link {
         peer_elsewhere: false,
         bridge: None,
         stats: Counters::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::address;
+
+    fn n(s: &str) -> IfName {
+        s.parse().expect("a valid name")
+    }
+
+    fn bridge(name: &str) -> Op {
+        Op::CreateBridge {
+            name: n(name),
+            mac: None,
+            stp: false,
+            forward_delay: 0,
+        }
+    }
+
+    fn labels(s: &Snapshot, dev: &str) -> Vec<(String, String)> {
+        s.addresses_of(&n(dev))
+            .filter(|a| a.address.is_ipv4())
+            .map(|a| (a.address.to_string(), a.label.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, l)| (a.to_string(), l.to_string()))
+            .collect()
+    }
+
+    /// Measured on Linux 6.18: `ip addr add` 10.0.0.1/24, 10.0.0.2/24,
+    /// 10.0.1.1/24, `10.0.2.1/24 label A:x`, then `127.0.0.5/8 scope host`
+    /// lists the host-scope primary first, the primaries in order and the
+    /// secondary last; `ip link set A name B` then labels them B, B:2, B:3,
+    /// B:x and B:5.
+    #[test]
+    fn rename_relabels_in_the_kernels_order_and_numbering() {
+        let mut s = Snapshot::default();
+        s.apply(&bridge("A")).unwrap();
+        for (a, l) in [
+            ("10.0.0.1/24", None),
+            ("10.0.0.2/24", None),
+            ("10.0.1.1/24", None),
+            ("10.0.2.1/24", Some("A:x")),
+        ] {
+            s.apply(&Op::AddAddress(address("A", a, l))).unwrap();
+        }
+        let mut lo = address("A", "127.0.0.5/8", None);
+        lo.scope = 254;
+        s.apply(&Op::AddAddress(lo)).unwrap();
+        s.apply(&Op::Rename {
+            name: n("A"),
+            to: n("B"),
+        })
+        .unwrap();
+        assert_eq!(
+            labels(&s, "B"),
+            pairs(&[
+                ("127.0.0.5/8", "B"),
+                ("10.0.0.1/24", "B:2"),
+                ("10.0.1.1/24", "B:3"),
+                ("10.0.2.1/24", "B:x"),
+                ("10.0.0.2/24", "B:5"),
+            ])
+        );
+    }
+
+    /// A new name whose last character would be cut to make room for a
+    /// label's suffix loses that character whole (this panicked).
+    #[test]
+    fn rename_to_a_long_multibyte_name_shortens_labels_by_characters() {
+        let mut s = Snapshot::default();
+        s.apply(&bridge("A")).unwrap();
+        s.apply(&Op::AddAddress(address("A", "192.0.2.1/24", None)))
+            .unwrap();
+        s.apply(&Op::AddAddress(address("A", "198.51.100.1/24", None)))
+            .unwrap();
+        // 15 bytes; "B:2" must fit in 15, so the name is cut to 13 bytes,
+        // inside the seventh 'é': six are kept.
+        s.apply(&Op::Rename {
+            name: n("A"),
+            to: n("éééééééa"),
+        })
+        .unwrap();
+        assert_eq!(
+            labels(&s, "éééééééa"),
+            pairs(&[
+                ("192.0.2.1/24", "éééééééa"),
+                ("198.51.100.1/24", "éééééé:2"),
+            ])
+        );
     }
 }
