@@ -4,7 +4,8 @@
 //!
 //! - taking a link down removes its IPv6 addresses and every route through it;
 //! - deleting an IPv4 address removes the routes that use it as preferred
-//!   source, and deleting a link's last IPv4 address removes its IPv4 routes;
+//!   source once no other address has it, and deleting a link's last IPv4
+//!   address removes its IPv4 routes;
 //! - deleting a primary IPv4 address removes its secondaries
 //!   (`promote_secondaries` off; planners delete secondaries first anyway);
 //! - renaming a link rewrites its IPv4 labels (`eth0:1` becomes `peth0:1`);
@@ -215,6 +216,7 @@ impl Snapshot {
                     })?;
                 let gone = self.addresses.remove(pos);
                 if gone.address.is_ipv4() {
+                    let mut locals = vec![gone.address.addr()];
                     if !gone.is_secondary() {
                         let net = gone.address.network();
                         removed.addresses = self.take_addresses(|b| {
@@ -223,15 +225,20 @@ impl Snapshot {
                                 && b.address.prefix() == gone.address.prefix()
                                 && b.address.network() == net
                         });
+                        locals.extend(removed.addresses.iter().map(|b| b.address.addr()));
                     }
-                    let local = gone.address.addr();
+                    // Routes preferring a source go when that address is no
+                    // longer local anywhere (fib_del_ifaddr), not while
+                    // another address, on this link or another, still has it.
+                    locals.retain(|l| !self.addresses.iter().any(|b| b.address.addr() == *l));
                     let last = !self
                         .addresses
                         .iter()
                         .any(|b| b.ifname == gone.ifname && b.address.is_ipv4());
                     removed.routes = self.take_routes(|r| {
                         r.destination.is_ipv4()
-                            && (r.prefsrc == Some(local) || (last && r.uses(&gone.ifname)))
+                            && (r.prefsrc.is_some_and(|p| locals.contains(&p))
+                                || (last && r.uses(&gone.ifname)))
                     });
                 }
             }
@@ -488,5 +495,63 @@ mod tests {
                 ("198.51.100.1/24", "éééééé:2"),
             ])
         );
+    }
+
+    fn up(name: &str) -> Op {
+        Op::SetUp {
+            name: n(name),
+            up: true,
+        }
+    }
+
+    fn static_routes(s: &Snapshot) -> Vec<String> {
+        s.routes.iter().map(|r| r.to_string()).collect()
+    }
+
+    /// Measured on Linux 6.18: a route whose `src` is still local elsewhere
+    /// stays when one address with that IP goes; it goes with the last one,
+    /// and with a secondary that goes because its primary went.
+    #[test]
+    fn routes_preferring_a_source_go_with_its_last_address() {
+        let mut s = Snapshot::default();
+        for l in ["A", "B", "C"] {
+            s.apply(&bridge(l)).unwrap();
+            s.apply(&up(l)).unwrap();
+        }
+        for (dev, a) in [
+            ("A", "10.0.0.1/24"),
+            ("A", "10.9.0.1/24"),
+            ("A", "10.9.0.2/24"),
+            ("B", "10.0.0.1/32"),
+            ("C", "10.1.0.1/24"),
+        ] {
+            s.apply(&Op::AddAddress(address(dev, a, None))).unwrap();
+        }
+        let mut via_c = crate::sandbox::route("192.0.2.0/24", None, "C", None, 254);
+        via_c.prefsrc = Some("10.0.0.1".parse().unwrap());
+        let mut via_c2 = crate::sandbox::route("198.51.100.0/24", None, "C", None, 254);
+        via_c2.prefsrc = Some("10.9.0.2".parse().unwrap());
+        s.apply(&Op::AddRoute(via_c.clone())).unwrap();
+        s.apply(&Op::AddRoute(via_c2.clone())).unwrap();
+
+        let r = s
+            .apply(&Op::DelAddress(address("A", "10.0.0.1/24", None)))
+            .unwrap();
+        assert!(r.routes.is_empty(), "10.0.0.1 is still on B: {r:?}");
+        assert_eq!(s.routes.len(), 2);
+
+        let r = s
+            .apply(&Op::DelAddress(address("B", "10.0.0.1/32", None)))
+            .unwrap();
+        assert_eq!(r.routes, vec![via_c]);
+
+        // 10.9.0.2 is a secondary of 10.9.0.1: it goes with it, and so does
+        // the route preferring it.
+        let r = s
+            .apply(&Op::DelAddress(address("A", "10.9.0.1/24", None)))
+            .unwrap();
+        assert_eq!(r.addresses.len(), 1);
+        assert_eq!(r.routes, vec![via_c2]);
+        assert!(static_routes(&s).is_empty());
     }
 }
