@@ -3,6 +3,8 @@
 //! effects measured on Linux 6.18 that plans must account for:
 //!
 //! - taking a link down removes its IPv6 addresses and every route through it;
+//! - an MTU below 1280 removes its IPv6 addresses and IPv6 routes, and IPv6
+//!   cannot be added to it;
 //! - deleting an IPv4 address removes the routes that use it as preferred
 //!   source once no other address has it, and deleting a link's last IPv4
 //!   address removes its IPv4 routes;
@@ -35,6 +37,9 @@ pub struct Removed {
     /// `(port, bridge)` for each port freed by deleting its bridge.
     pub ports: Vec<(IfName, IfName)>,
 }
+
+/// The smallest MTU of a link that carries IPv6 (`IPV6_MIN_MTU`).
+const IPV6_MIN_MTU: u32 = 1280;
 
 fn kernel_errno(op: &Op, errno: i32, note: String) -> Error {
     Error::Kernel {
@@ -133,11 +138,25 @@ impl Snapshot {
             }
             Op::SetMac { name, mac } => {
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
+                // A link the kernel reported without a six-byte address (a
+                // tun device, an IP tunnel) takes none; only a link a plan
+                // creates (index 0) has no MAC because none is known yet.
+                if l.mac.is_none() && l.index != 0 {
+                    return Err(kernel_errno(
+                        op,
+                        libc::EOPNOTSUPP,
+                        format!("{name} has no Ethernet address to set"),
+                    ));
+                }
                 l.mac = Some(*mac);
             }
             Op::SetMtu { name, mtu } => {
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
-                let (lo, hi) = (l.min_mtu.unwrap_or(68), l.max_mtu.unwrap_or(65535));
+                // No maximum from the kernel (IFLA_MAX_MTU 0) means there is
+                // none, as for loopback at 65536; a link a plan creates
+                // (index 0) is a bridge or a veth, whose maximum is 65535.
+                let none = if l.index == 0 { 65535 } else { i32::MAX as u32 };
+                let (lo, hi) = (l.min_mtu.unwrap_or(68), l.max_mtu.unwrap_or(none));
                 if *mtu < lo || *mtu > hi {
                     return Err(kernel_errno(
                         op,
@@ -146,6 +165,13 @@ impl Snapshot {
                     ));
                 }
                 l.mtu = *mtu;
+                // Below 1280 a link cannot carry IPv6 (addrconf_notify): its
+                // IPv6 addresses and the IPv6 routes through it go.
+                if *mtu < IPV6_MIN_MTU {
+                    removed.addresses =
+                        self.take_addresses(|a| &a.ifname == name && !a.address.is_ipv4());
+                    removed.routes = self.take_routes(|r| !r.destination.is_ipv4() && r.uses(name));
+                }
             }
             Op::SetMaster { name, master } => {
                 let l = self.link(name).ok_or_else(|| missing(name))?;
@@ -186,7 +212,14 @@ impl Snapshot {
                 }
             }
             Op::AddAddress(a) => {
-                self.link(&a.ifname).ok_or_else(|| missing(&a.ifname))?;
+                let l = self.link(&a.ifname).ok_or_else(|| missing(&a.ifname))?;
+                if !a.address.is_ipv4() && l.mtu < IPV6_MIN_MTU {
+                    return Err(kernel_errno(
+                        op,
+                        libc::EINVAL,
+                        format!("{} has no IPv6: its MTU is below 1280", a.ifname),
+                    ));
+                }
                 if self.addresses.iter().any(|b| same_address(a, b)) {
                     return Err(kernel_errno(
                         op,
@@ -251,6 +284,13 @@ impl Snapshot {
                     let l = self.link(hop).ok_or_else(|| missing(hop))?;
                     if !l.up {
                         return Err(kernel_errno(op, libc::ENETDOWN, format!("{hop} is down")));
+                    }
+                    if !r.destination.is_ipv4() && l.mtu < IPV6_MIN_MTU {
+                        return Err(kernel_errno(
+                            op,
+                            libc::ENODEV,
+                            format!("{hop} has no IPv6: its MTU is below 1280"),
+                        ));
                     }
                 }
                 if self.routes.iter().any(|b| same_route(r, b)) {
@@ -553,5 +593,74 @@ mod tests {
         assert_eq!(r.addresses.len(), 1);
         assert_eq!(r.routes, vec![via_c2]);
         assert!(static_routes(&s).is_empty());
+    }
+
+    /// Measured on Linux 6.18: a tun device in layer-3 mode has no MAC and
+    /// refuses one (EOPNOTSUPP); a bridge the plan creates takes one.
+    #[test]
+    fn only_links_with_a_mac_take_one() {
+        let mut s = Snapshot::default();
+        s.apply(&bridge("br")).unwrap();
+        let mut tun = new_link(&n("tn0"), LinkKind::Tun, "tun");
+        tun.index = 7;
+        s.links.push(tun);
+        let mac = "02:00:00:00:00:01".parse().unwrap();
+        let e = s
+            .apply(&Op::SetMac {
+                name: n("tn0"),
+                mac,
+            })
+            .unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EOPNOTSUPP));
+        assert_eq!(s.link(&n("tn0")).unwrap().mac, None);
+        s.apply(&Op::SetMac { name: n("br"), mac }).unwrap();
+    }
+
+    /// Measured on Linux 6.18: `ip link set A mtu 1200` removes A's IPv6
+    /// addresses and IPv6 routes, keeps its IPv4 ones; then `ip -6 addr add`
+    /// fails with EINVAL and `ip -6 route add ... dev A` with ENODEV.
+    /// Loopback (maxmtu 0) takes an MTU above 65535.
+    #[test]
+    fn an_mtu_below_1280_turns_ipv6_off() {
+        let mut s = Snapshot::default();
+        s.apply(&bridge("A")).unwrap();
+        s.apply(&up("A")).unwrap();
+        let v6 = address("A", "2001:db8::1/64", None);
+        let v4 = address("A", "10.0.0.1/24", None);
+        let r6 = crate::sandbox::route("2001:db8:5::/48", None, "A", None, 254);
+        let r4 = crate::sandbox::route("192.0.2.0/24", None, "A", None, 254);
+        for op in [
+            Op::AddAddress(v6.clone()),
+            Op::AddAddress(v4),
+            Op::AddRoute(r6.clone()),
+            Op::AddRoute(r4),
+        ] {
+            s.apply(&op).unwrap();
+        }
+        let mtu = |mtu| Op::SetMtu { name: n("A"), mtu };
+        let r = s.apply(&mtu(1200)).unwrap();
+        assert_eq!(r.addresses, vec![v6.clone()]);
+        assert_eq!(r.routes, vec![r6.clone()]);
+        assert_eq!((s.addresses.len(), s.routes.len()), (1, 1));
+        let e = s.apply(&Op::AddAddress(v6.clone())).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EINVAL));
+        let e = s.apply(&Op::AddRoute(r6.clone())).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::ENODEV));
+        s.apply(&mtu(1280)).unwrap();
+        s.apply(&Op::AddAddress(v6)).unwrap();
+        s.apply(&Op::AddRoute(r6)).unwrap();
+
+        let mut lo = new_link(&n("lo"), LinkKind::Other, "");
+        lo.index = 1;
+        lo.mtu = 65536;
+        lo.min_mtu = Some(0);
+        s.links.push(lo);
+        s.apply(&Op::SetMtu {
+            name: n("lo"),
+            mtu: 70000,
+        })
+        .unwrap();
+        // A bridge the plan creates has the kernel's maximum, 65535.
+        assert!(s.apply(&mtu(65536)).is_err());
     }
 }
