@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::names::{IfName, MacAddr};
-use crate::state::apply::{same_route, Removed};
+use crate::state::apply::{same_address, same_route, Removed};
 use crate::state::{Address, LinkKind, Route, Snapshot};
 
 /// One change to the host's network configuration.
@@ -238,12 +238,7 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
         addresses: dropped
             .addresses
             .iter()
-            .filter_map(|a| {
-                before
-                    .addresses
-                    .iter()
-                    .find(|b| b.ifname == a.ifname && b.address == a.address && b.peer == a.peer)
-            })
+            .filter_map(|a| before.addresses.iter().find(|b| same_address(a, b)))
             .cloned()
             .collect(),
         routes: dropped
@@ -374,16 +369,26 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
             up: link(name)?.up,
         }],
         Op::AddAddress(a) => vec![Op::DelAddress(a.clone())],
+        // Put back the address the kernel deletes, as it was.
         Op::DelAddress(a) => vec![Op::AddAddress(
             before
                 .addresses
                 .iter()
-                .find(|b| b.ifname == a.ifname && b.address == a.address)
+                .find(|b| same_address(a, b))
                 .cloned()
                 .unwrap_or_else(|| a.clone()),
         )],
         Op::AddRoute(r) => vec![Op::DelRoute(r.clone())],
-        Op::DelRoute(r) => vec![Op::AddRoute(r.clone())],
+        // `ip route del` names a route by what the kernel matches on; put
+        // back the route that is there, with all its attributes.
+        Op::DelRoute(r) => vec![Op::AddRoute(
+            before
+                .routes
+                .iter()
+                .find(|b| same_route(r, b))
+                .cloned()
+                .unwrap_or_else(|| r.clone()),
+        )],
     })
 }
 
@@ -517,6 +522,34 @@ mod tests {
         let before = host(&[bridge("a"), up("a", true), Op::AddRoute(r.clone())]);
         let undo = round_trip(&before, &Op::AddAddress(address("a", "192.0.2.1/24", None)));
         assert_eq!(undo.last(), Some(&Op::AddRoute(r)));
+    }
+
+    #[test]
+    fn undo_of_a_route_deletion_puts_back_the_route_as_it_was() {
+        let mut r = route("198.51.100.0/24", Some("192.0.2.1"), "a", Some(50), 254);
+        r.metrics = vec![(2, 1400)];
+        let before = host(&[bridge("a"), up("a", true), Op::AddRoute(r.clone())]);
+        // As `ip route del 198.51.100.0/24 via 192.0.2.1 dev a metric 50`
+        // names it: no protocol, no metrics.
+        let key = Route {
+            protocol: 0,
+            metrics: vec![],
+            ..r.clone()
+        };
+        let undo = round_trip(&before, &Op::DelRoute(key));
+        assert_eq!(undo, vec![Op::AddRoute(r)]);
+    }
+
+    #[test]
+    fn undo_of_an_address_deletion_puts_back_the_one_deleted() {
+        // Two addresses with the same local address and different peers.
+        let mut p1 = address("a", "10.0.0.1/32", None);
+        p1.peer = Some("10.0.0.2".parse().unwrap());
+        let mut p2 = p1.clone();
+        p2.peer = Some("10.0.0.3".parse().unwrap());
+        let before = host(&[bridge("a"), Op::AddAddress(p1), Op::AddAddress(p2.clone())]);
+        let undo = round_trip(&before, &Op::DelAddress(p2));
+        assert_eq!(undo, vec![Op::AddAddress(before.addresses[1].clone())]);
     }
 
     #[test]

@@ -50,7 +50,9 @@ fn kernel_errno(op: &Op, errno: i32, note: String) -> Error {
     }
 }
 
-fn same_address(a: &Address, b: &Address) -> bool {
+/// True when `a` and `b` are the same address as the kernel keys it (link,
+/// local address and prefix, peer).
+pub fn same_address(a: &Address, b: &Address) -> bool {
     a.ifname == b.ifname && a.address == b.address && a.peer == b.peer
 }
 
