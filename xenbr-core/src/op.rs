@@ -343,10 +343,56 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
             }
             ops
         }
-        Op::Rename { name, to } => vec![Op::Rename {
-            name: to.clone(),
-            to: name.clone(),
-        }],
+        Op::Rename { name, to } => {
+            // The kernel rewrites the IPv4 labels of a renamed link
+            // (inetdev_changename): the first address in its list takes the
+            // bare name, the n-th keeps its ":suffix" or gets ":n". Renaming
+            // back restores them when the first is labelled with the link's
+            // name and each other one has a suffix, and when the first stays
+            // first: a primary precedes its secondaries, which go with it,
+            // but two primaries may come back in another order when the undo
+            // of later steps re-adds them. Nothing but deleting and
+            // re-adding an address sets its label.
+            let mut back = before.clone();
+            back.apply(op)?;
+            back.apply(&Op::Rename {
+                name: to.clone(),
+                to: name.clone(),
+            })?;
+            let labels = |s: &Snapshot| {
+                let mut v: Vec<(crate::names::IpNet, Option<String>)> = s
+                    .addresses_of(name)
+                    .filter(|a| a.address.is_ipv4())
+                    .map(|a| (a.address, a.label.clone().filter(|l| l != name.as_str())))
+                    .collect();
+                v.sort();
+                v
+            };
+            let primaries = before
+                .addresses_of(name)
+                .filter(|a| a.address.is_ipv4() && !a.is_secondary())
+                .count();
+            let why = if primaries > 1 {
+                Some("it has more than one primary IPv4 address")
+            } else if labels(before) != labels(&back) {
+                Some("renaming it back would not restore the labels of its IPv4 addresses")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(Error::invalid(
+                    op.describe(),
+                    format!(
+                        "the kernel relabels the IPv4 addresses of a renamed link and {why}; \
+                         move them off {name} first"
+                    ),
+                ));
+            }
+            vec![Op::Rename {
+                name: to.clone(),
+                to: name.clone(),
+            }]
+        }
         // A link this plan created has no known MAC to go back to, and
         // needs none: undoing its creation deletes it.
         Op::SetMac { name, .. } => match link(name)?.mac {
@@ -550,6 +596,46 @@ mod tests {
         let before = host(&[bridge("a"), Op::AddAddress(p1), Op::AddAddress(p2.clone())]);
         let undo = round_trip(&before, &Op::DelAddress(p2));
         assert_eq!(undo, vec![Op::AddAddress(before.addresses[1].clone())]);
+    }
+
+    fn rename(from: &str, to: &str) -> Op {
+        Op::Rename {
+            name: n(from),
+            to: n(to),
+        }
+    }
+
+    #[test]
+    fn rename_is_refused_when_renaming_back_would_relabel() {
+        let a = |addr: &str, label: Option<&str>| Op::AddAddress(address("a", addr, label));
+        let refused = |setup: &[Op]| {
+            let e = rename("a", "b").inverse(&host(setup)).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{e}");
+        };
+        // One address labelled with the link's name, and its secondaries
+        // labelled with suffixes, come back as they were.
+        let ok = [
+            bridge("a"),
+            a("192.0.2.1/24", None),
+            a("192.0.2.2/24", Some("a:1")),
+            a("192.0.2.3/24", Some("a:x")),
+        ];
+        round_trip(&host(&ok), &rename("a", "b"));
+        // Two labelled `a` come back as `a` and `a:2`.
+        refused(&[
+            bridge("a"),
+            a("192.0.2.1/24", None),
+            a("192.0.2.2/24", None),
+        ]);
+        // A single address labelled `a:x` comes back as `a`.
+        refused(&[bridge("a"), a("192.0.2.1/24", Some("a:x"))]);
+        // Two primaries may come back in another order, and so with each
+        // other's label.
+        refused(&[
+            bridge("a"),
+            a("192.0.2.1/24", None),
+            a("198.51.100.1/24", Some("a:2")),
+        ]);
     }
 
     #[test]
