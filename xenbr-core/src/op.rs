@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::names::{IfName, MacAddr};
+use crate::state::apply::{same_address, same_route, Removed};
 use crate::state::{Address, LinkKind, Route, Snapshot};
 
 /// One change to the host's network configuration.
@@ -200,22 +201,74 @@ impl Op {
 
 /// Applies `op` to `state` in memory and returns the ops that undo it: the
 /// direct inverse, then whatever the kernel removed as a side effect
-/// (addresses and routes of a link taken down, ports of a deleted bridge).
+/// (addresses and routes of a link taken down, ports of a deleted bridge),
+/// then whatever the undo itself removes as a side effect and must put back.
+///
+/// The undo ops have side effects too: bringing a link back down drops the
+/// IPv6 addresses it had while down, and deleting the first IPv4 address a
+/// step gave a link drops the IPv4 routes the link had before. So the undo is
+/// tried on the state after `op`, and what it drops that was there before
+/// `op` is added back at its end. An undo that does not even apply is
+/// refused here, before anything is done, rather than in a rollback.
 pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
     let mut undo = direct_inverse(state, op)?;
+    let before = state.clone();
     let removed = state.apply(op)?;
-    undo.extend(removed.addresses.into_iter().map(Op::AddAddress));
-    undo.extend(removed.routes.into_iter().map(Op::AddRoute));
-    undo.extend(
-        removed
+    undo.extend(restore(removed));
+    let mut trial = state.clone();
+    let mut dropped = Removed::default();
+    for u in &undo {
+        match trial.apply(u) {
+            Ok(r) => {
+                dropped.addresses.extend(r.addresses);
+                dropped.routes.extend(r.routes);
+                dropped.ports.extend(r.ports);
+            }
+            Err(e) => {
+                *state = before;
+                return Err(Error::invalid(
+                    op.describe(),
+                    format!("xenbr could not undo it ({e}), so it will not do it"),
+                ));
+            }
+        }
+    }
+    // Put back each as it was before `op`.
+    let again = Removed {
+        addresses: dropped
+            .addresses
+            .iter()
+            .filter_map(|a| before.addresses.iter().find(|b| same_address(a, b)))
+            .cloned()
+            .collect(),
+        routes: dropped
+            .routes
+            .iter()
+            .filter_map(|r| before.routes.iter().find(|b| same_route(r, b)))
+            .cloned()
+            .collect(),
+        ports: dropped
             .ports
             .into_iter()
-            .map(|(port, bridge)| Op::SetMaster {
-                name: port,
-                master: Some(bridge),
-            }),
-    );
+            .filter(|(p, b)| before.link(p).is_some_and(|l| l.master.as_ref() == Some(b)))
+            .collect(),
+    };
+    undo.extend(restore(again));
     Ok(undo)
+}
+
+/// The ops that put back what an op removed as a side effect.
+fn restore(removed: Removed) -> impl Iterator<Item = Op> {
+    let addresses = removed.addresses.into_iter().map(Op::AddAddress);
+    let routes = removed.routes.into_iter().map(Op::AddRoute);
+    let ports = removed
+        .ports
+        .into_iter()
+        .map(|(port, bridge)| Op::SetMaster {
+            name: port,
+            master: Some(bridge),
+        });
+    addresses.chain(routes).chain(ports)
 }
 
 /// The inverse of `op` itself, read from the state before it.
@@ -290,10 +343,56 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
             }
             ops
         }
-        Op::Rename { name, to } => vec![Op::Rename {
-            name: to.clone(),
-            to: name.clone(),
-        }],
+        Op::Rename { name, to } => {
+            // The kernel rewrites the IPv4 labels of a renamed link
+            // (inetdev_changename): the first address in its list takes the
+            // bare name, the n-th keeps its ":suffix" or gets ":n". Renaming
+            // back restores them when the first is labelled with the link's
+            // name and each other one has a suffix, and when the first stays
+            // first: a primary precedes its secondaries, which go with it,
+            // but two primaries may come back in another order when the undo
+            // of later steps re-adds them. Nothing but deleting and
+            // re-adding an address sets its label.
+            let mut back = before.clone();
+            back.apply(op)?;
+            back.apply(&Op::Rename {
+                name: to.clone(),
+                to: name.clone(),
+            })?;
+            let labels = |s: &Snapshot| {
+                let mut v: Vec<(crate::names::IpNet, Option<String>)> = s
+                    .addresses_of(name)
+                    .filter(|a| a.address.is_ipv4())
+                    .map(|a| (a.address, a.label.clone().filter(|l| l != name.as_str())))
+                    .collect();
+                v.sort();
+                v
+            };
+            let primaries = before
+                .addresses_of(name)
+                .filter(|a| a.address.is_ipv4() && !a.is_secondary())
+                .count();
+            let why = if primaries > 1 {
+                Some("it has more than one primary IPv4 address")
+            } else if labels(before) != labels(&back) {
+                Some("renaming it back would not restore the labels of its IPv4 addresses")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(Error::invalid(
+                    op.describe(),
+                    format!(
+                        "the kernel relabels the IPv4 addresses of a renamed link and {why}; \
+                         move them off {name} first"
+                    ),
+                ));
+            }
+            vec![Op::Rename {
+                name: to.clone(),
+                to: name.clone(),
+            }]
+        }
         // A link this plan created has no known MAC to go back to, and
         // needs none: undoing its creation deletes it.
         Op::SetMac { name, .. } => match link(name)?.mac {
@@ -316,16 +415,26 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
             up: link(name)?.up,
         }],
         Op::AddAddress(a) => vec![Op::DelAddress(a.clone())],
+        // Put back the address the kernel deletes, as it was.
         Op::DelAddress(a) => vec![Op::AddAddress(
             before
                 .addresses
                 .iter()
-                .find(|b| b.ifname == a.ifname && b.address == a.address)
+                .find(|b| same_address(a, b))
                 .cloned()
                 .unwrap_or_else(|| a.clone()),
         )],
         Op::AddRoute(r) => vec![Op::DelRoute(r.clone())],
-        Op::DelRoute(r) => vec![Op::AddRoute(r.clone())],
+        // `ip route del` names a route by what the kernel matches on; put
+        // back the route that is there, with all its attributes.
+        Op::DelRoute(r) => vec![Op::AddRoute(
+            before
+                .routes
+                .iter()
+                .find(|b| same_route(r, b))
+                .cloned()
+                .unwrap_or_else(|| r.clone()),
+        )],
     })
 }
 
@@ -396,5 +505,172 @@ impl fmt::Display for Op {
             Op::AddRoute(r) => write!(f, "add route {r}"),
             Op::DelRoute(r) => write!(f, "delete route {r}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::{address, route};
+    use crate::state::compare::diff;
+
+    fn n(s: &str) -> IfName {
+        s.parse().expect("a valid name")
+    }
+
+    fn host(setup: &[Op]) -> Snapshot {
+        let mut s = Snapshot::default();
+        for op in setup {
+            s.apply(op).unwrap_or_else(|e| panic!("setup {op}: {e}"));
+        }
+        s
+    }
+
+    fn bridge(name: &str) -> Op {
+        Op::CreateBridge {
+            name: n(name),
+            mac: Some("02:00:00:00:00:0b".parse().unwrap()),
+            stp: false,
+            forward_delay: 0,
+        }
+    }
+
+    fn up(name: &str, up: bool) -> Op {
+        Op::SetUp { name: n(name), up }
+    }
+
+    /// Applies `op` and its undo to `before`; the result must be `before`.
+    fn round_trip(before: &Snapshot, op: &Op) -> Vec<Op> {
+        let mut s = before.clone();
+        let undo = apply_with_inverse(&mut s, op).unwrap();
+        for u in &undo {
+            s.apply(u).unwrap_or_else(|e| panic!("undo {u}: {e}"));
+        }
+        assert_eq!(diff(before, &s), Vec::<String>::new(), "undo: {undo:?}");
+        undo
+    }
+
+    #[test]
+    fn undo_of_bringing_a_link_up_puts_back_the_ipv6_it_had_while_down() {
+        // A link that is down can carry IPv6 addresses; bringing it up and
+        // down again (the undo) drops them.
+        let v6 = address("a", "2001:db8::1/64", None);
+        let before = host(&[bridge("a"), Op::AddAddress(v6.clone())]);
+        let undo = round_trip(&before, &up("a", true));
+        assert_eq!(undo, vec![up("a", false), Op::AddAddress(v6)]);
+    }
+
+    #[test]
+    fn undo_of_a_links_first_ipv4_address_puts_back_its_ipv4_routes() {
+        // Deleting a link's last IPv4 address drops its IPv4 routes,
+        // including those it had before it had any address.
+        let r = route("10.0.0.0/8", None, "a", None, 254);
+        let before = host(&[bridge("a"), up("a", true), Op::AddRoute(r.clone())]);
+        let undo = round_trip(&before, &Op::AddAddress(address("a", "192.0.2.1/24", None)));
+        assert_eq!(undo.last(), Some(&Op::AddRoute(r)));
+    }
+
+    #[test]
+    fn undo_of_a_route_deletion_puts_back_the_route_as_it_was() {
+        let mut r = route("198.51.100.0/24", Some("192.0.2.1"), "a", Some(50), 254);
+        r.metrics = vec![(2, 1400)];
+        let before = host(&[bridge("a"), up("a", true), Op::AddRoute(r.clone())]);
+        // As `ip route del 198.51.100.0/24 via 192.0.2.1 dev a metric 50`
+        // names it: no protocol, no metrics.
+        let key = Route {
+            protocol: 0,
+            metrics: vec![],
+            ..r.clone()
+        };
+        let undo = round_trip(&before, &Op::DelRoute(key));
+        assert_eq!(undo, vec![Op::AddRoute(r)]);
+    }
+
+    #[test]
+    fn undo_of_an_address_deletion_puts_back_the_one_deleted() {
+        // Two addresses with the same local address and different peers.
+        let mut p1 = address("a", "10.0.0.1/32", None);
+        p1.peer = Some("10.0.0.2".parse().unwrap());
+        let mut p2 = p1.clone();
+        p2.peer = Some("10.0.0.3".parse().unwrap());
+        let before = host(&[bridge("a"), Op::AddAddress(p1), Op::AddAddress(p2.clone())]);
+        let undo = round_trip(&before, &Op::DelAddress(p2));
+        assert_eq!(undo, vec![Op::AddAddress(before.addresses[1].clone())]);
+    }
+
+    fn rename(from: &str, to: &str) -> Op {
+        Op::Rename {
+            name: n(from),
+            to: n(to),
+        }
+    }
+
+    #[test]
+    fn rename_is_refused_when_renaming_back_would_relabel() {
+        let a = |addr: &str, label: Option<&str>| Op::AddAddress(address("a", addr, label));
+        let refused = |setup: &[Op]| {
+            let e = rename("a", "b").inverse(&host(setup)).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{e}");
+        };
+        // One address labelled with the link's name, and its secondaries
+        // labelled with suffixes, come back as they were.
+        let ok = [
+            bridge("a"),
+            a("192.0.2.1/24", None),
+            a("192.0.2.2/24", Some("a:1")),
+            a("192.0.2.3/24", Some("a:x")),
+        ];
+        round_trip(&host(&ok), &rename("a", "b"));
+        // Two labelled `a` come back as `a` and `a:2`.
+        refused(&[
+            bridge("a"),
+            a("192.0.2.1/24", None),
+            a("192.0.2.2/24", None),
+        ]);
+        // A single address labelled `a:x` comes back as `a`.
+        refused(&[bridge("a"), a("192.0.2.1/24", Some("a:x"))]);
+        // Two primaries may come back in another order, and so with each
+        // other's label.
+        refused(&[
+            bridge("a"),
+            a("192.0.2.1/24", None),
+            a("198.51.100.1/24", Some("a:2")),
+        ]);
+    }
+
+    #[test]
+    fn loopback_gets_its_mtu_of_65536_back() {
+        // Loopback's MTU is 65536, and the kernel reports no maximum.
+        let mut before = host(&[bridge("lo")]);
+        let lo = before.link_mut(&n("lo")).unwrap();
+        lo.index = 1;
+        lo.mtu = 65536;
+        lo.min_mtu = Some(0);
+        round_trip(
+            &before,
+            &Op::SetMtu {
+                name: n("lo"),
+                mtu: 1500,
+            },
+        );
+    }
+
+    #[test]
+    fn an_op_whose_undo_cannot_apply_is_refused_before_anything_is_done() {
+        // A link whose MTU is above what it reports it accepts: the undo
+        // could not set it back.
+        let mut before = host(&[bridge("a")]);
+        let a = before.link_mut(&n("a")).unwrap();
+        a.mtu = 9000;
+        a.max_mtu = Some(1500);
+        let mut s = before.clone();
+        let op = Op::SetMtu {
+            name: n("a"),
+            mtu: 1500,
+        };
+        let e = apply_with_inverse(&mut s, &op).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{e}");
+        assert_eq!(e.op(), op.describe());
+        assert_eq!(s.link(&n("a")).unwrap().mtu, 9000, "the state is unchanged");
     }
 }

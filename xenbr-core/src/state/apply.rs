@@ -3,8 +3,11 @@
 //! effects measured on Linux 6.18 that plans must account for:
 //!
 //! - taking a link down removes its IPv6 addresses and every route through it;
+//! - an MTU below 1280 removes its IPv6 addresses and IPv6 routes, and IPv6
+//!   cannot be added to it;
 //! - deleting an IPv4 address removes the routes that use it as preferred
-//!   source, and deleting a link's last IPv4 address removes its IPv4 routes;
+//!   source once no other address has it, and deleting a link's last IPv4
+//!   address removes its IPv4 routes;
 //! - deleting a primary IPv4 address removes its secondaries
 //!   (`promote_secondaries` off; planners delete secondaries first anyway);
 //! - renaming a link rewrites its IPv4 labels (`eth0:1` becomes `peth0:1`);
@@ -35,6 +38,9 @@ pub struct Removed {
     pub ports: Vec<(IfName, IfName)>,
 }
 
+/// The smallest MTU of a link that carries IPv6 (`IPV6_MIN_MTU`).
+const IPV6_MIN_MTU: u32 = 1280;
+
 fn kernel_errno(op: &Op, errno: i32, note: String) -> Error {
     Error::Kernel {
         op: op.describe(),
@@ -45,7 +51,9 @@ fn kernel_errno(op: &Op, errno: i32, note: String) -> Error {
     }
 }
 
-fn same_address(a: &Address, b: &Address) -> bool {
+/// True when `a` and `b` are the same address as the kernel keys it (link,
+/// local address and prefix, peer).
+pub fn same_address(a: &Address, b: &Address) -> bool {
     a.ifname == b.ifname && a.address == b.address && a.peer == b.peer
 }
 
@@ -133,11 +141,25 @@ impl Snapshot {
             }
             Op::SetMac { name, mac } => {
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
+                // A link the kernel reported without a six-byte address (a
+                // tun device, an IP tunnel) takes none; only a link a plan
+                // creates (index 0) has no MAC because none is known yet.
+                if l.mac.is_none() && l.index != 0 {
+                    return Err(kernel_errno(
+                        op,
+                        libc::EOPNOTSUPP,
+                        format!("{name} has no Ethernet address to set"),
+                    ));
+                }
                 l.mac = Some(*mac);
             }
             Op::SetMtu { name, mtu } => {
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
-                let (lo, hi) = (l.min_mtu.unwrap_or(68), l.max_mtu.unwrap_or(65535));
+                // No maximum from the kernel (IFLA_MAX_MTU 0) means there is
+                // none, as for loopback at 65536; a link a plan creates
+                // (index 0) is a bridge or a veth, whose maximum is 65535.
+                let none = if l.index == 0 { 65535 } else { i32::MAX as u32 };
+                let (lo, hi) = (l.min_mtu.unwrap_or(68), l.max_mtu.unwrap_or(none));
                 if *mtu < lo || *mtu > hi {
                     return Err(kernel_errno(
                         op,
@@ -146,6 +168,13 @@ impl Snapshot {
                     ));
                 }
                 l.mtu = *mtu;
+                // Below 1280 a link cannot carry IPv6 (addrconf_notify): its
+                // IPv6 addresses and the IPv6 routes through it go.
+                if *mtu < IPV6_MIN_MTU {
+                    removed.addresses =
+                        self.take_addresses(|a| &a.ifname == name && !a.address.is_ipv4());
+                    removed.routes = self.take_routes(|r| !r.destination.is_ipv4() && r.uses(name));
+                }
             }
             Op::SetMaster { name, master } => {
                 let l = self.link(name).ok_or_else(|| missing(name))?;
@@ -186,7 +215,14 @@ impl Snapshot {
                 }
             }
             Op::AddAddress(a) => {
-                self.link(&a.ifname).ok_or_else(|| missing(&a.ifname))?;
+                let l = self.link(&a.ifname).ok_or_else(|| missing(&a.ifname))?;
+                if !a.address.is_ipv4() && l.mtu < IPV6_MIN_MTU {
+                    return Err(kernel_errno(
+                        op,
+                        libc::EINVAL,
+                        format!("{} has no IPv6: its MTU is below 1280", a.ifname),
+                    ));
+                }
                 if self.addresses.iter().any(|b| same_address(a, b)) {
                     return Err(kernel_errno(
                         op,
@@ -199,7 +235,8 @@ impl Snapshot {
                 if a.address.is_ipv4() && self.has_primary_for(&a) {
                     a.flags |= IFA_F_SECONDARY;
                 }
-                self.addresses.push(a);
+                let at = self.insertion_point(&a);
+                self.addresses.insert(at, a);
             }
             Op::DelAddress(a) => {
                 let pos = self
@@ -215,6 +252,7 @@ impl Snapshot {
                     })?;
                 let gone = self.addresses.remove(pos);
                 if gone.address.is_ipv4() {
+                    let mut locals = vec![gone.address.addr()];
                     if !gone.is_secondary() {
                         let net = gone.address.network();
                         removed.addresses = self.take_addresses(|b| {
@@ -223,15 +261,20 @@ impl Snapshot {
                                 && b.address.prefix() == gone.address.prefix()
                                 && b.address.network() == net
                         });
+                        locals.extend(removed.addresses.iter().map(|b| b.address.addr()));
                     }
-                    let local = gone.address.addr();
+                    // Routes preferring a source go when that address is no
+                    // longer local anywhere (fib_del_ifaddr), not while
+                    // another address, on this link or another, still has it.
+                    locals.retain(|l| !self.addresses.iter().any(|b| b.address.addr() == *l));
                     let last = !self
                         .addresses
                         .iter()
                         .any(|b| b.ifname == gone.ifname && b.address.is_ipv4());
                     removed.routes = self.take_routes(|r| {
                         r.destination.is_ipv4()
-                            && (r.prefsrc == Some(local) || (last && r.uses(&gone.ifname)))
+                            && (r.prefsrc.is_some_and(|p| locals.contains(&p))
+                                || (last && r.uses(&gone.ifname)))
                     });
                 }
             }
@@ -244,6 +287,13 @@ impl Snapshot {
                     let l = self.link(hop).ok_or_else(|| missing(hop))?;
                     if !l.up {
                         return Err(kernel_errno(op, libc::ENETDOWN, format!("{hop} is down")));
+                    }
+                    if !r.destination.is_ipv4() && l.mtu < IPV6_MIN_MTU {
+                        return Err(kernel_errno(
+                            op,
+                            libc::ENODEV,
+                            format!("{hop} has no IPv6: its MTU is below 1280"),
+                        ));
                     }
                 }
                 if self.routes.iter().any(|b| same_route(r, b)) {
@@ -284,6 +334,29 @@ impl Snapshot {
         })
     }
 
+    /// Where the kernel puts a new address in its link's list
+    /// (`__inet_insert_ifa`), which decides the labels a rename gives: an
+    /// IPv4 primary goes after the last primary of a scope at least as
+    /// narrow (host 254, link 253, global 0), or first when there is none;
+    /// a secondary, and any IPv6 address, goes last.
+    fn insertion_point(&self, a: &Address) -> usize {
+        if !a.address.is_ipv4() || a.is_secondary() {
+            return self.addresses.len();
+        }
+        let mut first = None;
+        let mut after = None;
+        for (i, b) in self.addresses.iter().enumerate() {
+            if b.ifname != a.ifname || !b.address.is_ipv4() {
+                continue;
+            }
+            first.get_or_insert(i);
+            if !b.is_secondary() && a.scope <= b.scope {
+                after = Some(i + 1);
+            }
+        }
+        after.or(first).unwrap_or(self.addresses.len())
+    }
+
     fn take_addresses(&mut self, pred: impl Fn(&Address) -> bool) -> Vec<Address> {
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.addresses)
             .into_iter()
@@ -311,10 +384,13 @@ impl Snapshot {
             l.master.as_mut().map(re);
             l.peer.as_mut().map(re);
         }
-        // The kernel relabels IPv4 addresses (inetdev_changename): the first
-        // takes the new name, the others the new name plus their old ":suffix"
-        // (or ":N" when they had none).
-        let mut named = 0usize;
+        // The kernel relabels IPv4 addresses (inetdev_changename), in the
+        // order of its list: the first takes the new name; the n-th (counting
+        // from 1, so the second is n = 2) the new name plus its old
+        // ":suffix", or ":n" when it had none, the name shortened so that the
+        // label fits in 15 bytes. (The kernel shortens by bytes; a label here
+        // is text, so a multi-byte character that would be cut goes whole.)
+        let mut n = 0usize;
         for a in &mut self.addresses {
             if &a.ifname != from {
                 continue;
@@ -323,22 +399,23 @@ impl Snapshot {
             if !a.address.is_ipv4() {
                 continue;
             }
-            let old = a.label.clone().unwrap_or_else(|| from.to_string());
-            let label = if named == 0 {
+            n += 1;
+            let label = if n == 1 {
                 to.to_string()
             } else {
+                let old = a.label.clone().unwrap_or_else(|| from.to_string());
                 let suffix = old
                     .find(':')
                     .map(|i| old[i..].to_string())
-                    .unwrap_or_else(|| format!(":{named}"));
+                    .unwrap_or_else(|| format!(":{n}"));
+                let room = crate::names::IFNAME_MAX.saturating_sub(suffix.len());
                 let mut base = to.to_string();
-                if base.len() + suffix.len() > crate::names::IFNAME_MAX {
-                    base.truncate(crate::names::IFNAME_MAX - suffix.len());
+                while base.len() > room {
+                    base.pop();
                 }
                 base + &suffix
             };
             a.label = Some(label);
-            named += 1;
         }
         for r in &mut self.routes {
             r.oif.as_mut().map(re);
@@ -366,5 +443,227 @@ fn new_link(name: &IfName, kind: LinkKind, info_kind: &str) -> Link {
         peer_elsewhere: false,
         bridge: None,
         stats: Counters::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::address;
+
+    fn n(s: &str) -> IfName {
+        s.parse().expect("a valid name")
+    }
+
+    fn bridge(name: &str) -> Op {
+        Op::CreateBridge {
+            name: n(name),
+            mac: None,
+            stp: false,
+            forward_delay: 0,
+        }
+    }
+
+    fn labels(s: &Snapshot, dev: &str) -> Vec<(String, String)> {
+        s.addresses_of(&n(dev))
+            .filter(|a| a.address.is_ipv4())
+            .map(|a| (a.address.to_string(), a.label.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, l)| (a.to_string(), l.to_string()))
+            .collect()
+    }
+
+    /// Measured on Linux 6.18: `ip addr add` 10.0.0.1/24, 10.0.0.2/24,
+    /// 10.0.1.1/24, `10.0.2.1/24 label A:x`, then `127.0.0.5/8 scope host`
+    /// lists the host-scope primary first, the primaries in order and the
+    /// secondary last; `ip link set A name B` then labels them B, B:2, B:3,
+    /// B:x and B:5.
+    #[test]
+    fn rename_relabels_in_the_kernels_order_and_numbering() {
+        let mut s = Snapshot::default();
+        s.apply(&bridge("A")).unwrap();
+        for (a, l) in [
+            ("10.0.0.1/24", None),
+            ("10.0.0.2/24", None),
+            ("10.0.1.1/24", None),
+            ("10.0.2.1/24", Some("A:x")),
+        ] {
+            s.apply(&Op::AddAddress(address("A", a, l))).unwrap();
+        }
+        let mut lo = address("A", "127.0.0.5/8", None);
+        lo.scope = 254;
+        s.apply(&Op::AddAddress(lo)).unwrap();
+        s.apply(&Op::Rename {
+            name: n("A"),
+            to: n("B"),
+        })
+        .unwrap();
+        assert_eq!(
+            labels(&s, "B"),
+            pairs(&[
+                ("127.0.0.5/8", "B"),
+                ("10.0.0.1/24", "B:2"),
+                ("10.0.1.1/24", "B:3"),
+                ("10.0.2.1/24", "B:x"),
+                ("10.0.0.2/24", "B:5"),
+            ])
+        );
+    }
+
+    /// A new name whose last character would be cut to make room for a
+    /// label's suffix loses that character whole (this panicked).
+    #[test]
+    fn rename_to_a_long_multibyte_name_shortens_labels_by_characters() {
+        let mut s = Snapshot::default();
+        s.apply(&bridge("A")).unwrap();
+        s.apply(&Op::AddAddress(address("A", "192.0.2.1/24", None)))
+            .unwrap();
+        s.apply(&Op::AddAddress(address("A", "198.51.100.1/24", None)))
+            .unwrap();
+        // 15 bytes; "B:2" must fit in 15, so the name is cut to 13 bytes,
+        // inside the seventh 'é': six are kept.
+        s.apply(&Op::Rename {
+            name: n("A"),
+            to: n("éééééééa"),
+        })
+        .unwrap();
+        assert_eq!(
+            labels(&s, "éééééééa"),
+            pairs(&[
+                ("192.0.2.1/24", "éééééééa"),
+                ("198.51.100.1/24", "éééééé:2"),
+            ])
+        );
+    }
+
+    fn up(name: &str) -> Op {
+        Op::SetUp {
+            name: n(name),
+            up: true,
+        }
+    }
+
+    fn static_routes(s: &Snapshot) -> Vec<String> {
+        s.routes.iter().map(|r| r.to_string()).collect()
+    }
+
+    /// Measured on Linux 6.18: a route whose `src` is still local elsewhere
+    /// stays when one address with that IP goes; it goes with the last one,
+    /// and with a secondary that goes because its primary went.
+    #[test]
+    fn routes_preferring_a_source_go_with_its_last_address() {
+        let mut s = Snapshot::default();
+        for l in ["A", "B", "C"] {
+            s.apply(&bridge(l)).unwrap();
+            s.apply(&up(l)).unwrap();
+        }
+        for (dev, a) in [
+            ("A", "10.0.0.1/24"),
+            ("A", "10.9.0.1/24"),
+            ("A", "10.9.0.2/24"),
+            ("B", "10.0.0.1/32"),
+            ("C", "10.1.0.1/24"),
+        ] {
+            s.apply(&Op::AddAddress(address(dev, a, None))).unwrap();
+        }
+        let mut via_c = crate::sandbox::route("192.0.2.0/24", None, "C", None, 254);
+        via_c.prefsrc = Some("10.0.0.1".parse().unwrap());
+        let mut via_c2 = crate::sandbox::route("198.51.100.0/24", None, "C", None, 254);
+        via_c2.prefsrc = Some("10.9.0.2".parse().unwrap());
+        s.apply(&Op::AddRoute(via_c.clone())).unwrap();
+        s.apply(&Op::AddRoute(via_c2.clone())).unwrap();
+
+        let r = s
+            .apply(&Op::DelAddress(address("A", "10.0.0.1/24", None)))
+            .unwrap();
+        assert!(r.routes.is_empty(), "10.0.0.1 is still on B: {r:?}");
+        assert_eq!(s.routes.len(), 2);
+
+        let r = s
+            .apply(&Op::DelAddress(address("B", "10.0.0.1/32", None)))
+            .unwrap();
+        assert_eq!(r.routes, vec![via_c]);
+
+        // 10.9.0.2 is a secondary of 10.9.0.1: it goes with it, and so does
+        // the route preferring it.
+        let r = s
+            .apply(&Op::DelAddress(address("A", "10.9.0.1/24", None)))
+            .unwrap();
+        assert_eq!(r.addresses.len(), 1);
+        assert_eq!(r.routes, vec![via_c2]);
+        assert!(static_routes(&s).is_empty());
+    }
+
+    /// Measured on Linux 6.18: a tun device in layer-3 mode has no MAC and
+    /// refuses one (EOPNOTSUPP); a bridge the plan creates takes one.
+    #[test]
+    fn only_links_with_a_mac_take_one() {
+        let mut s = Snapshot::default();
+        s.apply(&bridge("br")).unwrap();
+        let mut tun = new_link(&n("tn0"), LinkKind::Tun, "tun");
+        tun.index = 7;
+        s.links.push(tun);
+        let mac = "02:00:00:00:00:01".parse().unwrap();
+        let e = s
+            .apply(&Op::SetMac {
+                name: n("tn0"),
+                mac,
+            })
+            .unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EOPNOTSUPP));
+        assert_eq!(s.link(&n("tn0")).unwrap().mac, None);
+        s.apply(&Op::SetMac { name: n("br"), mac }).unwrap();
+    }
+
+    /// Measured on Linux 6.18: `ip link set A mtu 1200` removes A's IPv6
+    /// addresses and IPv6 routes, keeps its IPv4 ones; then `ip -6 addr add`
+    /// fails with EINVAL and `ip -6 route add ... dev A` with ENODEV.
+    /// Loopback (maxmtu 0) takes an MTU above 65535.
+    #[test]
+    fn an_mtu_below_1280_turns_ipv6_off() {
+        let mut s = Snapshot::default();
+        s.apply(&bridge("A")).unwrap();
+        s.apply(&up("A")).unwrap();
+        let v6 = address("A", "2001:db8::1/64", None);
+        let v4 = address("A", "10.0.0.1/24", None);
+        let r6 = crate::sandbox::route("2001:db8:5::/48", None, "A", None, 254);
+        let r4 = crate::sandbox::route("192.0.2.0/24", None, "A", None, 254);
+        for op in [
+            Op::AddAddress(v6.clone()),
+            Op::AddAddress(v4),
+            Op::AddRoute(r6.clone()),
+            Op::AddRoute(r4),
+        ] {
+            s.apply(&op).unwrap();
+        }
+        let mtu = |mtu| Op::SetMtu { name: n("A"), mtu };
+        let r = s.apply(&mtu(1200)).unwrap();
+        assert_eq!(r.addresses, vec![v6.clone()]);
+        assert_eq!(r.routes, vec![r6.clone()]);
+        assert_eq!((s.addresses.len(), s.routes.len()), (1, 1));
+        let e = s.apply(&Op::AddAddress(v6.clone())).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EINVAL));
+        let e = s.apply(&Op::AddRoute(r6.clone())).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::ENODEV));
+        s.apply(&mtu(1280)).unwrap();
+        s.apply(&Op::AddAddress(v6)).unwrap();
+        s.apply(&Op::AddRoute(r6)).unwrap();
+
+        let mut lo = new_link(&n("lo"), LinkKind::Other, "");
+        lo.index = 1;
+        lo.mtu = 65536;
+        lo.min_mtu = Some(0);
+        s.links.push(lo);
+        s.apply(&Op::SetMtu {
+            name: n("lo"),
+            mtu: 70000,
+        })
+        .unwrap();
+        // A bridge the plan creates has the kernel's maximum, 65535.
+        assert!(s.apply(&mtu(65536)).is_err());
     }
 }
