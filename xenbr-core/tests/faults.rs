@@ -37,15 +37,22 @@ fn run(host: &mut Host, phase: Phase, mode: Mode) -> xenbr_core::Result<()> {
 }
 
 /// Runs `phase` in a child process inside `netns_path` that SIGKILLs itself
-/// after `k` steps; returns whether it died of SIGKILL.
-fn crash_child(netns_path: &str, state: &Path, phase: Phase, mode: Mode, k: usize) -> bool {
+/// at test hook `hook` = `k`; returns whether it died of SIGKILL.
+fn crash_child(
+    netns_path: &str,
+    state: &Path,
+    phase: Phase,
+    mode: Mode,
+    hook: &str,
+    k: usize,
+) -> bool {
     let status = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child", "--nocapture", "--test-threads=1"])
         .env("XENBR_CHILD_NETNS", netns_path)
         .env("XENBR_CHILD_STATE", state)
         .env("XENBR_CHILD_PHASE", format!("{phase:?}"))
         .env("XENBR_CHILD_MODE", mode.to_string())
-        .env("XENBR_TEST_CRASH_AFTER", k.to_string())
+        .env(hook, k.to_string())
         .output()
         .unwrap();
     status.status.signal() == Some(libc::SIGKILL)
@@ -122,10 +129,14 @@ fn every_step(test: &str, mode: Mode, phase: Phase) {
         );
     }
 
-    for k in 0..=steps {
+    // A crash after step k, and one with the steps after k journaled but not sent.
+    let points = (0..=steps)
+        .map(|k| ("XENBR_TEST_CRASH_AFTER", k))
+        .chain((0..steps).map(|k| ("XENBR_TEST_CRASH_JOURNALED", k)));
+    for (hook, k) in points {
         assert!(
-            crash_child(&netns_path, &dir, phase, mode, k),
-            "{test}: the child survived step {k}"
+            crash_child(&netns_path, &dir, phase, mode, hook, k),
+            "{test}: the child survived {hook}={k}"
         );
         let u = host.unfinished().unwrap().expect("a journal after a crash");
         assert!(!u.owner_alive());
@@ -134,12 +145,12 @@ fn every_step(test: &str, mode: Mode, phase: Phase) {
         assert!(e.to_string().contains("xenbr recover"), "{test}: {e}");
         match host.recover().unwrap() {
             Recovered::Undone { .. } => {}
-            Recovered::Nothing => panic!("{test}: nothing recovered after a crash at {k}"),
+            Recovered::Nothing => panic!("{test}: nothing recovered after a crash at {hook}={k}"),
         }
         support::assert_same(
             &before,
             &host.snapshot().unwrap(),
-            &format!("{test}: crash after step {k}, then recover"),
+            &format!("{test}: crash at {hook}={k}, then recover"),
         );
         assert!(host.unfinished().unwrap().is_none());
         assert_eq!(

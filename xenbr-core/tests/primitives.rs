@@ -394,3 +394,38 @@ fn a_scoped_snapshot_agrees_with_the_full_one() {
     assert!(d.is_empty(), "scoped differs:\n  {}", d.join("\n  "));
     assert!(!scoped.routes.is_empty() && scoped.addresses.iter().any(|a| a.ifname == "vif1.1"));
 }
+
+#[test]
+fn a_link_local_added_by_hand_is_carried_like_any_address() {
+    let w = world!("user_link_local");
+    w.host
+        .apply(&[Op::AddAddress(address("eth0", "fe80::1/64", None))])
+        .unwrap();
+    let mut host = w.host.host(&support::state_dir("user_link_local")).unwrap();
+    let s = host.snapshot().unwrap();
+    let mine = s
+        .addresses
+        .iter()
+        .find(|a| a.address.to_string() == "fe80::1/64")
+        .unwrap();
+    assert!(!mine.is_kernel_made(), "{mine:?}");
+    assert!(
+        s.addresses
+            .iter()
+            .any(|a| a.ifname == "eth0" && a.is_kernel_made()),
+        "the kernel's own link-local"
+    );
+    // A takeover carries it to dom0's new eth0 and back.
+    host.start(&xenbr_core::StartRequest::default()).unwrap();
+    let started = host.snapshot().unwrap();
+    assert!(started
+        .addresses
+        .iter()
+        .any(|a| a.ifname == "eth0" && a.address.to_string() == "fe80::1/64"));
+    host.stop(&xenbr_core::StopRequest::default()).unwrap();
+    support::assert_same(
+        &s,
+        &host.snapshot().unwrap(),
+        "start and stop with a hand-made link-local",
+    );
+}

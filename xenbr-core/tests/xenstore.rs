@@ -395,7 +395,7 @@ fn missing_socket_is_a_clear_not_found() {
 
     // A socket file that nobody listens on any more (a dead xenstored).
     std::fs::create_dir_all(&dir).unwrap();
-        drop(UnixListener::bind(&path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display())));
+    drop(UnixListener::bind(&path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display())));
     // A child another test thread forked (before its exec) may hold a copy of
     // the listener for a moment; nobody listens once the last copy closes.
     let deadline = Instant::now() + WAIT;

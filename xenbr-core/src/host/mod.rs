@@ -136,6 +136,7 @@ impl Host {
         self.faults = txn::Faults {
             fail_step,
             crash_after,
+            crash_journaled: None,
         };
         self
     }

@@ -122,6 +122,18 @@ impl Socket {
         )
     }
 
+    /// True when a link with kernel index `index` exists (`ip link show` by index).
+    pub fn link_exists(&mut self, index: u32) -> Result<bool> {
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        let found = self.gets(
+            vec![RouteNetlinkMessage::GetLink(m)],
+            "read link",
+            |ty, _| Ok((ty == RTM_NEWLINK).then_some(())),
+        )?;
+        Ok(found.into_iter().flatten().next().is_some())
+    }
+
     /// The kernel index of the link called `name` (one `RTM_GETLINK`, as
     /// `ip link show dev NAME` does).
     pub fn link_index(&mut self, name: &IfName) -> Result<u32> {
@@ -298,7 +310,7 @@ fn parse_address(m: &AddressMessage, ifname: IfName) -> Option<Address> {
         label,
         scope: u8::from(m.header.scope),
         flags,
-        proto,
+        proto: proto.or(kernel_marks_its_addresses().then_some(0)),
         metric,
         valid_lft: valid,
         preferred_lft: preferred,
@@ -391,4 +403,21 @@ fn parse_route(m: &RouteMessage, name_of: &dyn Fn(u32) -> Option<IfName>) -> Opt
     }
     r.metrics.sort();
     Some(r)
+}
+
+/// True when the running kernel tags the addresses it makes itself with
+/// `IFA_PROTO` (Linux 5.18 and later): an address without one was then put
+/// there by hand, even a link-local one, and is recorded as such (protocol 0)
+/// so that it is compared and carried over like any other.
+fn kernel_marks_its_addresses() -> bool {
+    static MARKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MARKS.get_or_init(|| {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut parts = release
+            .trim()
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|p| p.parse::<u32>().ok());
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        (major, minor) >= (5, 18)
+    })
 }

@@ -75,7 +75,7 @@ fn addr_key(a: &Address) -> AddrKey<'_> {
         label,
         a.scope,
         a.flags & !IFA_F_TRANSIENT,
-        a.proto,
+        a.proto.filter(|p| *p != 0),
         a.metric,
     )
 }

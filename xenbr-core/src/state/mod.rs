@@ -242,7 +242,7 @@ impl Address {
 }
 
 /// The host's links, addresses and routes at one moment.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Every link, in the kernel's order.
     pub links: Vec<Link>,
@@ -341,5 +341,16 @@ impl Snapshot {
     /// The snapshot as pretty JSON (what `xenbr status --json` prints).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a snapshot always serialises")
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    /// The links, addresses and routes; the lookup cache is not state.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("links", &self.links)
+            .field("addresses", &self.addresses)
+            .field("routes", &self.routes)
+            .finish()
     }
 }

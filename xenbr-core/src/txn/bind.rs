@@ -126,7 +126,10 @@ pub(crate) fn already_so(req: &Request, errno: i32) -> bool {
             errno == libc::EEXIST
         }
         Request::DelLink { .. } | Request::SetLink { .. } => gone,
-        Request::NewAddr { .. } | Request::NewRoute { .. } => gone || errno == libc::EEXIST,
+        Request::NewAddr { .. } => gone || errno == libc::EEXIST,
+        // ENETDOWN: the link is down, so no route through it existed before
+        // the step being undone either.
+        Request::NewRoute { .. } => gone || errno == libc::EEXIST || errno == libc::ENETDOWN,
         Request::DelAddr { .. } => gone || errno == libc::EADDRNOTAVAIL,
         Request::DelRoute { .. } => gone || errno == libc::ESRCH || errno == libc::ENOENT,
     }

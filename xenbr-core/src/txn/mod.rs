@@ -35,8 +35,10 @@ pub struct Applied {
 }
 
 /// Test hooks, read from the environment in debug builds only: fail step K
-/// (`XENBR_TEST_FAIL_STEP=K`, from 1), or kill the process with SIGKILL right
-/// after step K (`XENBR_TEST_CRASH_AFTER=K`, 0 for before the first).
+/// (`XENBR_TEST_FAIL_STEP=K`, from 1), kill the process with SIGKILL right
+/// after step K (`XENBR_TEST_CRASH_AFTER=K`, 0 for before the first), or
+/// kill it once the undo of the steps after K is journaled but before they
+/// are sent (`XENBR_TEST_CRASH_JOURNALED=K`).
 /// A [`crate::Host`] can also be given them directly (`Host::test_faults`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
@@ -44,6 +46,9 @@ pub struct Faults {
     pub fail_step: Option<usize>,
     /// SIGKILL the process once this many steps are done.
     pub crash_after: Option<usize>,
+    /// SIGKILL the process once the steps after this many are journaled,
+    /// before they are sent.
+    pub crash_journaled: Option<usize>,
 }
 
 impl Faults {
@@ -53,6 +58,9 @@ impl Faults {
         Faults {
             fail_step: given.fail_step.or_else(|| get("XENBR_TEST_FAIL_STEP")),
             crash_after: given.crash_after.or_else(|| get("XENBR_TEST_CRASH_AFTER")),
+            crash_journaled: given
+                .crash_journaled
+                .or_else(|| get("XENBR_TEST_CRASH_JOURNALED")),
         }
     }
 
@@ -63,7 +71,18 @@ impl Faults {
 
     /// True when a segment must end after `done` steps.
     fn boundary(&self, done: usize) -> bool {
-        self.fail_step.map(|k| k.saturating_sub(1)) == Some(done) || self.crash_after == Some(done)
+        self.fail_step.map(|k| k.saturating_sub(1)) == Some(done)
+            || self.crash_after == Some(done)
+            || self.crash_journaled == Some(done)
+    }
+
+    /// Called with the journal written for the segment that starts after
+    /// `done` steps, before it is sent.
+    fn journaled(&self, done: usize) {
+        if self.crash_journaled == Some(done) {
+            // SAFETY: sending SIGKILL to ourselves, as a crash would.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
     }
 
     fn at(&self, done: usize, n: usize) -> Result<()> {
@@ -224,6 +243,12 @@ fn forward(
                 }
                 Op::DeleteLink { name } => {
                     p.map.remove(name);
+                    // Deleting one end of a veth deletes the other.
+                    for u in &step.undo {
+                        if let Op::CreateVeth { peer, .. } = u {
+                            p.map.remove(peer);
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -258,6 +283,7 @@ fn forward(
             owners.push((k, k));
         }
         journal.append(&entries)?;
+        faults.journaled(i);
         let mut bytes = Vec::with_capacity(reqs.len());
         let mut seqs = Vec::with_capacity(reqs.len());
         for r in &reqs {

@@ -58,6 +58,19 @@ pub(crate) fn replay(
                 }
             };
             let creates = matches!(req, Request::NewBridge { .. } | Request::NewVeth { .. });
+            if creates && !b.at.is_empty() {
+                // The undo of a delete: if the link it deleted is still
+                // there, the delete never ran and there is nothing to
+                // re-create (a name lookup would otherwise make a duplicate
+                // when a rename before the delete never ran either).
+                flush(sock, &mut batch, &mut errors);
+                if b.at
+                    .iter()
+                    .all(|(_, old)| sock.link_exists(*old).unwrap_or(false))
+                {
+                    continue;
+                }
+            }
             batch.push((req, format!("undo: {}", b.op.describe())));
             if creates {
                 // What follows may need the new link's index, and older

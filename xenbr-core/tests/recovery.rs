@@ -1,0 +1,235 @@
+//! Rollback and crash recovery of arbitrary plans, on a real kernel: for
+//! every step k of a plan, a failure injected at step k rolls back to a
+//! snapshot equal to the one before, and a process killed with SIGKILL
+//! after step k, followed by `recover`, gives the same.
+//!
+//! The cases are the shapes the recovery laws (`model_laws.rs`) found hard:
+//! a delete whose undo re-creates a link under a new index, a delete and a
+//! rename that never ran, a create whose name an earlier step frees, routes
+//! through a link brought up by the plan.
+
+#[path = "support/netns.rs"]
+mod support;
+
+use std::os::fd::AsRawFd;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+use xenbr_core::op::Op;
+use xenbr_core::sandbox::{address, route};
+use xenbr_core::state::compare::diff;
+use xenbr_core::{ErrorKind, Host, IfName, MacAddr, Plan, Recovered};
+
+fn n(s: &str) -> IfName {
+    s.parse().unwrap()
+}
+
+fn bridge(name: &str) -> Op {
+    Op::CreateBridge {
+        name: n(name),
+        mac: Some("02:00:00:00:00:b0".parse().unwrap()),
+        stp: false,
+        forward_delay: 0,
+    }
+}
+
+fn up(name: &str, up: bool) -> Op {
+    Op::SetUp { name: n(name), up }
+}
+
+fn run(host: &mut Host, ops: &[Op]) -> xenbr_core::Result<()> {
+    host.transact("test plan", |s, _| {
+        Ok((Plan::build(s, ops.to_vec())?, None, ()))
+    })
+    .map(drop)
+}
+
+/// The child's side of a crash: runs the plan in `XENBR_CHILD_OPS` inside
+/// the namespace `XENBR_CHILD_NETNS` until the hook kills it.
+#[test]
+fn child() {
+    let Ok(ns) = std::env::var("XENBR_CHILD_NETNS") else {
+        return;
+    };
+    let f = std::fs::File::open(ns).unwrap();
+    assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+    let ops: Vec<Op> = serde_json::from_str(&std::env::var("XENBR_CHILD_OPS").unwrap()).unwrap();
+    let mut host = Host::open()
+        .unwrap()
+        .with_state_dir(std::env::var("XENBR_CHILD_STATE").unwrap());
+    let r = run(&mut host, &ops);
+    panic!("the child was not killed: {r:?}");
+}
+
+#[track_caller]
+fn same(host: &mut Host, before: &xenbr_core::Snapshot, what: &str) {
+    let after = host.snapshot().unwrap();
+    let mut want = before.clone();
+    want.adopt_unknown_macs(&after);
+    let d = diff(&want, &after);
+    assert!(d.is_empty(), "{what}:\n  {}", d.join("\n  "));
+}
+
+/// Every step of `ops` on a host prepared with `setup`: fail there, crash there.
+fn every_step(test: &str, setup: &[Op], ops: &[Op]) {
+    let Some(w) = support::world(test) else {
+        return;
+    };
+    w.host
+        .apply(setup)
+        .unwrap_or_else(|e| panic!("{test}: setup: {e}"));
+    let dir = support::state_dir(test);
+    let mut host = w.host.host(&dir).unwrap();
+    let before = host.snapshot().unwrap();
+    let steps = Plan::build(&before, ops.to_vec())
+        .unwrap_or_else(|e| panic!("{test}: {e}"))
+        .steps
+        .len();
+    for k in 1..=steps {
+        let mut h = w.host.host(&dir).unwrap().test_faults(Some(k), None);
+        let e = run(&mut h, ops).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            ErrorKind::RolledBack,
+            "{test}: failure at step {k}: {e}"
+        );
+        same(&mut host, &before, &format!("{test}: failure at step {k}"));
+    }
+    let netns = format!("/proc/{}/fd/{}", std::process::id(), w.host.fd());
+    // A crash after step k, and a crash with the steps after k journaled
+    // but not sent (the window where the undo of steps that never ran is
+    // in the journal).
+    let points = (0..=steps)
+        .map(|k| ("XENBR_TEST_CRASH_AFTER", k))
+        .chain((0..steps).map(|k| ("XENBR_TEST_CRASH_JOURNALED", k)));
+    for (hook, k) in points {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+            .env("XENBR_CHILD_NETNS", &netns)
+            .env("XENBR_CHILD_STATE", &dir)
+            .env("XENBR_CHILD_OPS", serde_json::to_string(ops).unwrap())
+            .env(hook, k.to_string())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGKILL),
+            "{test}: the child survived {hook}={k}"
+        );
+        let r = host
+            .recover()
+            .unwrap_or_else(|e| panic!("{test}: recover after a crash at {k}: {e}"));
+        assert!(matches!(r, Recovered::Undone { .. }), "{test}: {r:?}");
+        same(
+            &mut host,
+            &before,
+            &format!("{test}: crash at {hook}={k}, then recover"),
+        );
+    }
+    run(&mut host, ops).unwrap_or_else(|e| panic!("{test}: the plan itself: {e}"));
+}
+
+/// Deleting one end of a veth pair: the undo re-creates both ends under new
+/// indices, and the settings of the other end (bound to its old index in
+/// earlier entries) must come back too.
+#[test]
+fn delete_a_veth_end_with_settings_on_the_other() {
+    every_step(
+        "recovery_veth",
+        &[
+            Op::CreateVeth {
+                name: n("v0"),
+                peer: n("v1"),
+            },
+            Op::SetMtu {
+                name: n("v1"),
+                mtu: 1400,
+            },
+            up("v1", true),
+            up("v0", true),
+        ],
+        &[
+            Op::SetMac {
+                name: n("v1"),
+                mac: MacAddr::BRIDGE_PORT,
+            },
+            Op::AddAddress(address("v1", "10.6.6.1/24", None)),
+            Op::DeleteLink { name: n("v0") },
+        ],
+    );
+}
+
+/// The shape of network-bridge stop: free the port, take the bridge down,
+/// delete it.
+#[test]
+fn free_a_port_and_delete_its_bridge() {
+    every_step(
+        "recovery_bridge",
+        &[
+            bridge("br1"),
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+            up("br1", true),
+        ],
+        &[
+            Op::SetMaster {
+                name: n("eth0"),
+                master: None,
+            },
+            up("br1", false),
+            Op::DeleteLink { name: n("br1") },
+        ],
+    );
+}
+
+/// A rename then a delete of the renamed link: when neither ran, the undo
+/// of the delete must not re-create the link beside the intact original.
+#[test]
+fn rename_then_delete() {
+    every_step(
+        "recovery_rename_delete",
+        &[bridge("a"), up("a", true)],
+        &[
+            Op::Rename {
+                name: n("a"),
+                to: n("b"),
+            },
+            Op::DeleteLink { name: n("b") },
+        ],
+    );
+}
+
+/// Bridge mode's move: the NIC's name is freed by a rename, then a bridge
+/// takes it. The create's undo (a delete by name) must never hit the NIC.
+#[test]
+fn a_create_takes_a_name_a_rename_freed() {
+    every_step(
+        "recovery_name_reuse",
+        &[],
+        &[
+            up("eth0", false),
+            Op::Rename {
+                name: n("eth0"),
+                to: n("peth0"),
+            },
+            bridge("eth0"),
+            Op::SetMaster {
+                name: n("peth0"),
+                master: Some(n("eth0")),
+            },
+        ],
+    );
+}
+
+/// Routes through a link the plan brings up, added and deleted again.
+#[test]
+fn routes_through_a_link_brought_up() {
+    let r = route("198.51.100.0/24", None, "a", None, 254);
+    every_step(
+        "recovery_routes",
+        &[bridge("a")],
+        &[up("a", true), Op::AddRoute(r.clone()), Op::DelRoute(r)],
+    );
+}
