@@ -8,16 +8,13 @@
 //! rename that never ran, a create whose name an earlier step frees, routes
 //! through a link brought up by the plan.
 
+#[path = "support/crash.rs"]
+mod crash;
 #[path = "support/netns.rs"]
 mod support;
 
-use std::os::fd::AsRawFd;
-use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
-
 use xenbr_core::op::Op;
 use xenbr_core::sandbox::{address, route};
-use xenbr_core::state::compare::diff;
 use xenbr_core::{ErrorKind, Host, IfName, MacAddr, Plan, Recovered};
 
 fn n(s: &str) -> IfName {
@@ -37,36 +34,15 @@ fn up(name: &str, up: bool) -> Op {
     Op::SetUp { name: n(name), up }
 }
 
-fn run(host: &mut Host, ops: &[Op]) -> xenbr_core::Result<()> {
-    host.transact("test plan", |s, _| {
-        Ok((Plan::build(s, ops.to_vec())?, None, ()))
-    })
-    .map(drop)
-}
-
-/// The child's side of a crash: runs the plan in `XENBR_CHILD_OPS` inside
-/// the namespace `XENBR_CHILD_NETNS` until the hook kills it.
+/// The child's side of a crash (see `support/crash.rs`).
 #[test]
 fn child() {
-    let Ok(ns) = std::env::var("XENBR_CHILD_NETNS") else {
-        return;
-    };
-    let f = std::fs::File::open(ns).unwrap();
-    assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-    let ops: Vec<Op> = serde_json::from_str(&std::env::var("XENBR_CHILD_OPS").unwrap()).unwrap();
-    let mut host = Host::open()
-        .unwrap()
-        .with_state_dir(std::env::var("XENBR_CHILD_STATE").unwrap());
-    let r = run(&mut host, &ops);
-    panic!("the child was not killed: {r:?}");
+    crash::child_main();
 }
 
 #[track_caller]
 fn same(host: &mut Host, before: &xenbr_core::Snapshot, what: &str) {
-    let after = host.snapshot().unwrap();
-    let mut want = before.clone();
-    want.adopt_unknown_macs(&after);
-    let d = diff(&want, &after);
+    let d = crash::changes(host, before);
     assert!(d.is_empty(), "{what}:\n  {}", d.join("\n  "));
 }
 
@@ -87,7 +63,7 @@ fn every_step(test: &str, setup: &[Op], ops: &[Op]) {
         .len();
     for k in 1..=steps {
         let mut h = w.host.host(&dir).unwrap().test_faults(Some(k), None);
-        let e = run(&mut h, ops).unwrap_err();
+        let e = crash::run(&mut h, ops).unwrap_err();
         assert_eq!(
             e.kind(),
             ErrorKind::RolledBack,
@@ -103,18 +79,10 @@ fn every_step(test: &str, setup: &[Op], ops: &[Op]) {
         .map(|k| ("XENBR_TEST_CRASH_AFTER", k))
         .chain((0..steps).map(|k| ("XENBR_TEST_CRASH_JOURNALED", k)));
     for (hook, k) in points {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-            .env("XENBR_CHILD_NETNS", &netns)
-            .env("XENBR_CHILD_STATE", &dir)
-            .env("XENBR_CHILD_OPS", serde_json::to_string(ops).unwrap())
-            .env(hook, k.to_string())
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.signal(),
-            Some(libc::SIGKILL),
-            "{test}: the child survived {hook}={k}"
+        let c = crash::crash(&netns, &dir, ops, hook, k);
+        assert!(
+            matches!(c, crash::Crash::Killed),
+            "{test}: the child survived {hook}={k}: {c:?}"
         );
         let r = host
             .recover()
@@ -126,7 +94,7 @@ fn every_step(test: &str, setup: &[Op], ops: &[Op]) {
             &format!("{test}: crash at {hook}={k}, then recover"),
         );
     }
-    run(&mut host, ops).unwrap_or_else(|e| panic!("{test}: the plan itself: {e}"));
+    crash::run(&mut host, ops).unwrap_or_else(|e| panic!("{test}: the plan itself: {e}"));
 }
 
 /// Deleting one end of a veth pair: the undo re-creates both ends under new
