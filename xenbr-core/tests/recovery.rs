@@ -201,3 +201,45 @@ fn routes_through_a_link_brought_up() {
         &[up("a", true), Op::AddRoute(r.clone()), Op::DelRoute(r)],
     );
 }
+
+/// A veth pair deleted, then one of its names taken by a new pair that is
+/// renamed: the rollback deletes the new pair and re-creates the old one
+/// with its settings.
+#[test]
+fn delete_a_veth_then_reuse_its_name() {
+    every_step(
+        "recovery_veth_reuse",
+        &[
+            Op::CreateVeth {
+                name: n("x"),
+                peer: n("y"),
+            },
+            up("x", true),
+            up("y", true),
+            Op::AddAddress(address("x", "2001:db8:3::3/64", None)),
+        ],
+        &[
+            Op::DeleteLink { name: n("x") },
+            Op::CreateVeth {
+                name: n("x"),
+                peer: n("i0"),
+            },
+            Op::Rename {
+                name: n("x"),
+                to: n("y"),
+            },
+        ],
+    );
+}
+
+/// A link the plan creates and then deletes: the undo of the delete
+/// re-creates it under a new index, and the undo of the create must delete
+/// that one, not look for the index it was created with.
+#[test]
+fn create_then_delete() {
+    every_step(
+        "recovery_create_delete",
+        &[],
+        &[bridge("f"), Op::DeleteLink { name: n("f") }],
+    );
+}

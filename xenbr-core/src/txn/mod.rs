@@ -235,6 +235,10 @@ fn forward(
                     false => Vec::new(),
                 })
                 .collect();
+            // The links a delete removes: its undo re-creates them and
+            // then restores their settings, addresses and routes, which are
+            // bound to the old indices (replay maps them to the new link's).
+            let mut gone: HashMap<IfName, u32> = HashMap::new();
             match &step.op {
                 Op::Rename { name, to } => {
                     if let Some(ix) = p.map.remove(name) {
@@ -242,11 +246,11 @@ fn forward(
                     }
                 }
                 Op::DeleteLink { name } => {
-                    p.map.remove(name);
+                    gone.extend(p.map.remove(name).map(|i| (name.clone(), i)));
                     // Deleting one end of a veth deletes the other.
                     for u in &step.undo {
                         if let Op::CreateVeth { peer, .. } = u {
-                            p.map.remove(peer);
+                            gone.extend(p.map.remove(peer).map(|i| (peer.clone(), i)));
                         }
                     }
                 }
@@ -262,7 +266,12 @@ fn forward(
                         false => op
                             .links()
                             .into_iter()
-                            .filter_map(|n| p.map.get(n).map(|i| (n.clone(), *i)))
+                            .filter_map(|n| {
+                                p.map
+                                    .get(n)
+                                    .or_else(|| gone.get(n))
+                                    .map(|i| (n.clone(), *i))
+                            })
                             .collect(),
                     },
                     op: op.clone(),

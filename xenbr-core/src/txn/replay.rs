@@ -31,11 +31,12 @@ pub(crate) fn replay(
     let mut remap: HashMap<u32, u32> = HashMap::new();
     for (_, ops) in steps.iter().rev() {
         for b in ops {
-            let known: HashMap<&IfName, u32> =
-                b.at.iter()
-                    .map(|(n, i)| (n, remap.get(i).copied().unwrap_or(*i)))
-                    .collect();
-            let lookup = |n: &IfName| known.get(n).or_else(|| created.get(n)).copied();
+            let now = |i: &u32| remap.get(i).copied().unwrap_or(*i);
+            let known: HashMap<&IfName, u32> = b.at.iter().map(|(n, i)| (n, now(i))).collect();
+            // A link the transaction created may have been deleted by a
+            // later step and re-created by that step's undo: its index is
+            // the new one then.
+            let lookup = |n: &IfName| known.get(n).or_else(|| created.get(n)).map(now);
             let req = match bind(&b.op, &lookup) {
                 Ok(r) => r,
                 Err(_) => {
