@@ -429,3 +429,65 @@ fn a_link_local_added_by_hand_is_carried_like_any_address() {
         "start and stop with a hand-made link-local",
     );
 }
+
+/// A multipath route with one hop on a link in scope and another on a link
+/// outside it reads as in a full snapshot: every hop with its link's name.
+/// (A scoped read named only hops on links it held, so verifying a plan
+/// that touched one hop's link saw the other hop without a link.)
+#[test]
+fn a_scoped_snapshot_names_every_hop_of_a_multipath_route() {
+    use xenbr_core::netlink::Scope;
+    use xenbr_core::state::NextHop;
+    let w = world!("scoped_multipath");
+    w.host.veth_to("nic1", &w.upstream, "up1").unwrap();
+    w.upstream.apply(&[up("up1")]).unwrap();
+    let mut r = route("10.9.0.0/16", None, "eth0", None, RT_TABLE_MAIN);
+    r.oif = None;
+    r.scope = 0;
+    r.multipath = vec![
+        NextHop {
+            gateway: Some("192.0.2.1".parse().unwrap()),
+            oif: Some(n("eth0")),
+            weight: 1,
+            flags: 0,
+        },
+        NextHop {
+            gateway: Some("198.51.100.1".parse().unwrap()),
+            oif: Some(n("nic1")),
+            weight: 2,
+            flags: 0,
+        },
+    ];
+    w.host
+        .apply(&[
+            up("nic1"),
+            Op::AddAddress(address("nic1", "198.51.100.10/24", None)),
+            Op::AddRoute(r.clone()),
+        ])
+        .unwrap();
+    let mut sock = w.host.socket().unwrap();
+    let full = sock.snapshot().unwrap();
+    let hops = |x: &xenbr_core::state::Route| {
+        x.multipath
+            .iter()
+            .map(|h| (h.gateway, h.oif.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        full.routes.iter().any(|x| hops(x) == hops(&r)),
+        "{:?}",
+        full.routes
+    );
+    let scoped = sock
+        .snapshot_of(&Scope {
+            links: vec![n("eth0")],
+            bridges: false,
+            addresses: true,
+            routes: true,
+        })
+        .unwrap();
+    let held: Vec<IfName> = scoped.links.iter().map(|l| l.name.clone()).collect();
+    assert_eq!(held, vec![n("eth0")]);
+    let d = xenbr_core::state::compare::diff_on(&full, &scoped, &held);
+    assert!(d.is_empty(), "scoped differs:\n  {}", d.join("\n  "));
+}

@@ -122,6 +122,18 @@ impl Socket {
         )
     }
 
+    /// The routes of every table, as the kernel's messages.
+    pub(super) fn route_messages(&mut self) -> Result<Vec<RouteMessage>> {
+        self.dump(
+            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+            "routes",
+            |ty, payload| match ty {
+                RTM_NEWROUTE => RouteMessage::parse(payload).map(Some),
+                _ => Ok(None),
+            },
+        )
+    }
+
     /// True when a link with kernel index `index` exists (`ip link show` by index).
     pub fn link_exists(&mut self, index: u32) -> Result<bool> {
         let mut m = LinkMessage::default();
@@ -325,7 +337,24 @@ fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-fn parse_route(m: &RouteMessage, name_of: &dyn Fn(u32) -> Option<IfName>) -> Option<Route> {
+/// The indices of the links a route sends through: its output link and
+/// the links of its hops.
+pub(super) fn route_links(m: &RouteMessage) -> Vec<u32> {
+    let mut v = Vec::new();
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Oif(i) => v.push(*i),
+            RouteAttribute::MultiPath(hops) => v.extend(hops.iter().map(|h| h.interface_index)),
+            _ => {}
+        }
+    }
+    v
+}
+
+pub(super) fn parse_route(
+    m: &RouteMessage,
+    name_of: &dyn Fn(u32) -> Option<IfName>,
+) -> Option<Route> {
     let h = &m.header;
     let v4 = match h.address_family {
         AddressFamily::Inet => true,
