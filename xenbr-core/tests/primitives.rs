@@ -491,3 +491,191 @@ fn a_scoped_snapshot_names_every_hop_of_a_multipath_route() {
     let d = xenbr_core::state::compare::diff_on(&full, &scoped, &held);
     assert!(d.is_empty(), "scoped differs:\n  {}", d.join("\n  "));
 }
+
+/// Both the model and the kernel refuse `op` on a host prepared with
+/// `setup`, the kernel with `errno`; the host is unchanged.
+fn refused(test: &str, setup: Vec<Op>, op: Op, errno: i32) {
+    let w = world!(test);
+    w.host
+        .apply(&setup)
+        .unwrap_or_else(|e| panic!("{test}: setup: {e}"));
+    let mut host = w.host.host(&support::state_dir(test)).unwrap();
+    let before = host.snapshot().unwrap();
+    let e = before
+        .clone()
+        .apply(&op)
+        .expect_err(&format!("{test}: the model accepts {op}"));
+    assert_eq!(e.errno(), Some(errno), "{test}: the model: {e}");
+    assert!(Plan::build(&before, vec![op.clone()]).is_err());
+    let e = w
+        .host
+        .apply(std::slice::from_ref(&op))
+        .expect_err(&format!("{test}: the kernel accepts {op}"));
+    assert_eq!(e.errno(), Some(errno), "{test}: the kernel: {e}");
+    support::assert_same(&before, &host.snapshot().unwrap(), test);
+}
+
+/// Measured on Linux 6.18: an address with a finite lifetime is not
+/// `permanent`, whatever flags were asked (set_ifa_lifetime); a metric of 0
+/// is no metric.
+#[test]
+fn an_address_with_a_lifetime_is_not_permanent() {
+    let mut a = address("eth0", "198.51.100.7/24", None);
+    a.valid_lft = Some(600);
+    a.preferred_lft = Some(20);
+    a.metric = Some(0);
+    check("lifetime4", vec![], Op::AddAddress(a));
+    let mut a = address("eth0", "2001:db8:7::7/64", None);
+    a.valid_lft = Some(600);
+    a.preferred_lft = Some(0);
+    a.metric = Some(0);
+    check("lifetime6", vec![], Op::AddAddress(a));
+}
+
+/// Measured on Linux 6.18: an IPv6 route added with metric 0, or none, has
+/// metric 1024; an IPv4 one with metric 0 has none.
+#[test]
+fn a_route_metric_of_zero() {
+    check(
+        "metric0_v6",
+        vec![],
+        Op::AddRoute(route("2001:db8:9::/48", None, "eth0", Some(0), 100)),
+    );
+    let mut r = route("2001:db8:8::/48", None, "eth0", None, 100);
+    r.priority = None;
+    check("metric_none_v6", vec![], Op::AddRoute(r));
+    check(
+        "metric0_v4",
+        vec![],
+        Op::AddRoute(route("10.9.0.0/16", None, "eth0", Some(0), 100)),
+    );
+}
+
+/// Measured on Linux 6.18: a bridge with spanning tree on keeps its
+/// forward delay within 2 and 30 seconds (`stp_state 1 forward_delay 0`
+/// gives 200, 5000 gives 3000).
+#[test]
+fn spanning_tree_bounds_the_forward_delay() {
+    for (fd, test) in [(0, "stp_fd0"), (5000, "stp_fd5000")] {
+        check(
+            test,
+            vec![],
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: Some("02:00:00:00:00:b1".parse().unwrap()),
+                stp: true,
+                forward_delay: fd,
+            },
+        );
+    }
+}
+
+/// Measured on Linux 6.18: loopback cannot be a port (EINVAL), no link
+/// takes a zero or group MAC (EADDRNOTAVAIL), so loopback's cannot be set
+/// back once changed.
+#[test]
+fn ports_and_macs_must_be_ethernet() {
+    refused(
+        "lo_port",
+        vec![bridge("br1")],
+        Op::SetMaster {
+            name: n("lo"),
+            master: Some(n("br1")),
+        },
+        libc::EINVAL,
+    );
+    for (mac, test) in [
+        ("00:00:00:00:00:00", "mac_zero"),
+        ("01:00:5e:00:00:01", "mac_group"),
+    ] {
+        refused(
+            test,
+            vec![],
+            Op::SetMac {
+                name: n("eth0"),
+                mac: mac.parse().unwrap(),
+            },
+            libc::EADDRNOTAVAIL,
+        );
+    }
+    let w = world!("lo_mac");
+    let before = w.host.socket().unwrap().snapshot().unwrap();
+    let e = Plan::build(
+        &before,
+        vec![Op::SetMac {
+            name: n("lo"),
+            mac: "02:00:00:00:00:01".parse().unwrap(),
+        }],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("could not undo"), "{e}");
+}
+
+/// Measured on Linux 6.18: an IPv6 address a link has with one prefix is
+/// refused with another (EEXIST); an IPv4 address that would be a secondary
+/// of one of another scope is refused (EINVAL, "Invalid scope value").
+#[test]
+fn addresses_the_kernel_refuses() {
+    refused(
+        "v6_other_prefix",
+        vec![],
+        Op::AddAddress(address("eth0", "2001:db8::10/128", None)),
+        libc::EEXIST,
+    );
+    let mut a = address("eth0", "192.0.2.12/24", None);
+    a.scope = 254;
+    refused(
+        "v4_secondary_scope",
+        vec![],
+        Op::AddAddress(a),
+        libc::EINVAL,
+    );
+}
+
+/// Measured on Linux 6.18: a route is refused (EEXIST) when one with the
+/// same table, destination, TOS and metric exists, even through another
+/// link or gateway, IPv4 and IPv6 alike.
+#[test]
+fn a_route_with_the_key_of_another_is_refused() {
+    let setup = || {
+        vec![
+            bridge("br1"),
+            up("br1"),
+            Op::AddRoute(route("10.8.0.0/16", None, "br1", None, RT_TABLE_MAIN)),
+            Op::AddRoute(route("2001:db8:8::/48", None, "br1", None, RT_TABLE_MAIN)),
+        ]
+    };
+    refused(
+        "same_key_v4",
+        setup(),
+        Op::AddRoute(route(
+            "10.8.0.0/16",
+            Some("192.0.2.1"),
+            "eth0",
+            None,
+            RT_TABLE_MAIN,
+        )),
+        libc::EEXIST,
+    );
+    refused(
+        "same_key_v6",
+        setup(),
+        Op::AddRoute(route("2001:db8:8::/48", None, "eth0", None, RT_TABLE_MAIN)),
+        libc::EEXIST,
+    );
+}
+
+/// Measured on Linux 6.18: a route named by its key alone (as `ip route
+/// del` names it, scope 0) deletes one of scope link or host.
+#[test]
+fn a_route_named_by_its_key_is_deleted_whatever_its_scope() {
+    let mut r = route("10.7.0.0/16", None, "eth0", None, RT_TABLE_MAIN);
+    assert_eq!(r.scope, 253);
+    let w = world!("del_by_key");
+    w.host.apply(&[Op::AddRoute(r.clone())]).unwrap();
+    r.scope = 0;
+    r.protocol = 0;
+    w.host.apply(&[Op::DelRoute(r.clone())]).unwrap();
+    let s = w.host.socket().unwrap().snapshot().unwrap();
+    assert!(!s.routes.iter().any(|x| x.destination == r.destination));
+}

@@ -273,13 +273,21 @@ impl Request {
                 RouteNetlinkMessage::NewRoute(route_msg(route, *oif, hops)),
                 create,
             ),
-            Request::DelRoute { route, oif, hops } => (
-                RouteNetlinkMessage::DelRoute(route_msg(route, *oif, hops)),
-                0,
-            ),
+            Request::DelRoute { route, oif, hops } => {
+                let mut m = route_msg(route, *oif, hops);
+                // A scope is no part of a route's identity: the kernel
+                // matches it unless told RT_SCOPE_NOWHERE, as `ip route del`
+                // tells it, so a route named by its key alone (scope 0)
+                // would not match one of scope link or host.
+                m.header.scope = RT_SCOPE_NOWHERE.into();
+                (RouteNetlinkMessage::DelRoute(m), 0)
+            }
         }
     }
 }
+
+/// `RT_SCOPE_NOWHERE`: in a delete, any scope.
+const RT_SCOPE_NOWHERE: u8 = 255;
 
 /// `ip link add NAME type veth peer name PEER [netns FD]`.
 fn veth_msg(name: &IfName, peer: &IfName, peer_netns_fd: Option<i32>) -> LinkMessage {

@@ -11,7 +11,16 @@
 //! - deleting a primary IPv4 address removes its secondaries
 //!   (`promote_secondaries` off; planners delete secondaries first anyway);
 //! - renaming a link rewrites its IPv4 labels (`eth0:1` becomes `peth0:1`);
-//! - deleting a bridge frees its ports, deleting a veth end deletes the other.
+//! - deleting a bridge frees its ports, deleting a veth end deletes the other;
+//! - an address with a finite lifetime is not `permanent`; a route or address
+//!   metric of 0 is no metric, except that an IPv6 route's is 1024;
+//! - a route is refused (`NLM_F_EXCL`) when one with the same table,
+//!   destination, source, TOS and metric exists, whatever its next hops;
+//! - an IPv6 address is refused on a link that has it with any prefix, an
+//!   IPv4 one that would be a secondary of an address of another scope;
+//! - a bridge with spanning tree on keeps its forward delay within 2 to 30
+//!   seconds; only a link with a valid Ethernet address can be a port, and
+//!   no link can be given an address that is zero or a group address.
 //!
 //! What the kernel derives on its own (`proto kernel` routes, link-local
 //! addresses, a bridge's automatic MAC and MTU) is not modelled: it is not
@@ -22,7 +31,7 @@ use super::{
     IFA_F_TRANSIENT,
 };
 use crate::error::{Error, Result};
-use crate::names::IfName;
+use crate::names::{IfName, IpNet};
 use crate::op::Op;
 
 /// What an op removed besides its own target: the addresses and routes the
@@ -51,24 +60,65 @@ fn kernel_errno(op: &Op, errno: i32, note: String) -> Error {
     }
 }
 
-/// True when `a` and `b` are the same address as the kernel keys it (link,
-/// local address and prefix, peer).
+/// True when `a` and `b` are the same address as the kernel keys it: on one
+/// link, an IPv6 address whatever its prefix (`ipv6_chk_same_addr`); an IPv4
+/// local address with its prefix length and the subnet of its peer, or of
+/// itself when it has none (`find_matching_ifa`).
 pub fn same_address(a: &Address, b: &Address) -> bool {
-    a.ifname == b.ifname && a.address == b.address && a.peer == b.peer
+    if a.ifname != b.ifname || a.address.addr() != b.address.addr() {
+        return false;
+    }
+    if !a.address.is_ipv4() {
+        return !b.address.is_ipv4();
+    }
+    a.address.prefix() == b.address.prefix() && same_subnet(a, b)
 }
 
-/// True when `a` and `b` are the same route as the kernel keys it.
-pub fn same_route(a: &Route, b: &Route) -> bool {
+/// True when the IPv4 addresses `a` and `b`, of one prefix length, are in
+/// one subnet as the kernel compares them (`inet_ifa_match` on the peer, or
+/// the local address when there is no peer).
+fn same_subnet(a: &Address, b: &Address) -> bool {
+    let net = |x: &Address| {
+        IpNet::new(x.peer.unwrap_or(x.address.addr()), a.address.prefix()).map(|n| n.network())
+    };
+    matches!((net(a), net(b)), (Ok(x), Ok(y)) if x == y)
+}
+
+/// A route's metric as the kernel keeps it: IPv4 0 when none, IPv6 1024
+/// when none or 0 (`IP6_RT_PRIO_USER`).
+pub fn effective_priority(r: &Route) -> u32 {
+    match (r.destination.is_ipv4(), r.priority.unwrap_or(0)) {
+        (false, 0) => IP6_RT_PRIO_USER,
+        (_, p) => p,
+    }
+}
+
+/// True when the kernel refuses to add `a` (with `NLM_F_EXCL`, as xenbr
+/// adds routes) because of `b`: same table, destination, source, TOS and
+/// metric, whatever their next hops (`fib_table_insert`,
+/// `fib6_add_rt2node`).
+pub fn same_route_key(a: &Route, b: &Route) -> bool {
     a.table == b.table
         && a.destination == b.destination
         && a.source == b.source
         && a.tos == b.tos
-        && a.priority.unwrap_or(0) == b.priority.unwrap_or(0)
+        && effective_priority(a) == effective_priority(b)
+}
+
+/// True when `a` and `b` are the same route as the kernel keys it.
+pub fn same_route(a: &Route, b: &Route) -> bool {
+    same_route_key(a, b)
         && a.gateway == b.gateway
         && a.oif == b.oif
         && a.kind == b.kind
         && a.multipath == b.multipath
 }
+
+/// `IP6_RT_PRIO_USER`: the metric of an IPv6 route added without one.
+const IP6_RT_PRIO_USER: u32 = 1024;
+
+/// `IFA_F_PERMANENT`.
+const IFA_F_PERMANENT: u32 = 0x80;
 
 impl Snapshot {
     /// Changes this snapshot as the kernel would change the host for `op`,
@@ -85,12 +135,21 @@ impl Snapshot {
                 forward_delay,
             } => {
                 self.check_free(op, name)?;
+                if let Some(m) = mac.filter(|m| !m.is_valid_unicast()) {
+                    return Err(invalid_mac(op, m));
+                }
                 self.links.push(new_link(name, LinkKind::Bridge, "bridge"));
                 let l = self.links.last_mut().expect("pushed");
                 l.mac = *mac;
+                // With spanning tree on, the kernel keeps the forward delay
+                // within BR_MIN_FORWARD_DELAY and BR_MAX_FORWARD_DELAY.
+                let forward_delay = match stp {
+                    true => (*forward_delay).clamp(200, 3000),
+                    false => *forward_delay,
+                };
                 l.bridge = Some(BridgeInfo {
                     stp: *stp,
-                    forward_delay: *forward_delay,
+                    forward_delay,
                 });
             }
             Op::CreateVeth { name, peer } => {
@@ -140,6 +199,9 @@ impl Snapshot {
                 self.rename(name, to);
             }
             Op::SetMac { name, mac } => {
+                if !mac.is_valid_unicast() {
+                    return Err(invalid_mac(op, *mac));
+                }
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
                 // A link the kernel reported without a six-byte address (a
                 // tun device, an IP tunnel) takes none; only a link a plan
@@ -179,6 +241,18 @@ impl Snapshot {
             Op::SetMaster { name, master } => {
                 let l = self.link(name).ok_or_else(|| missing(name))?;
                 let current = l.master.clone();
+                // A port must be an Ethernet device with a valid address
+                // (br_add_if): not loopback, not a layer-3 tunnel. A link a
+                // plan creates (index 0, MAC not known yet) is a bridge or
+                // a veth, which has one.
+                let ethernet = l.index == 0 || l.mac.is_some_and(|m| m.is_valid_unicast());
+                if master.is_some() && !ethernet {
+                    return Err(kernel_errno(
+                        op,
+                        libc::EINVAL,
+                        format!("{name} has no Ethernet address, so it cannot be a port"),
+                    ));
+                }
                 if let Some(m) = master {
                     let b = self.link(m).ok_or_else(|| missing(m))?;
                     if b.kind != LinkKind::Bridge {
@@ -231,9 +305,39 @@ impl Snapshot {
                     ));
                 }
                 let mut a = a.clone();
-                a.flags &= !(IFA_F_SECONDARY | IFA_F_TRANSIENT);
-                if a.address.is_ipv4() && self.has_primary_for(&a) {
-                    a.flags |= IFA_F_SECONDARY;
+                a.flags &= !(IFA_F_SECONDARY | IFA_F_TRANSIENT | IFA_F_PERMANENT);
+                // Permanent means no lifetime (set_ifa_lifetime), whatever
+                // was asked.
+                if a.valid_lft.is_none() {
+                    a.flags |= IFA_F_PERMANENT;
+                }
+                if a.metric == Some(0) {
+                    a.metric = None;
+                }
+                // An IPv4 address in the subnet of another of the link's, of
+                // its prefix length, is a secondary, and must have its scope
+                // (__inet_insert_ifa).
+                if a.address.is_ipv4() {
+                    let new = a.clone();
+                    let others = self.addresses.iter().filter(|b| {
+                        b.ifname == new.ifname
+                            && b.address.is_ipv4()
+                            && b.address.prefix() == new.address.prefix()
+                            && same_subnet(&new, b)
+                    });
+                    for b in others {
+                        if b.scope != a.scope {
+                            return Err(kernel_errno(
+                                op,
+                                libc::EINVAL,
+                                format!(
+                                    "{} would be a secondary of {}, which has another scope",
+                                    a.address, b.address
+                                ),
+                            ));
+                        }
+                        a.flags |= IFA_F_SECONDARY;
+                    }
                 }
                 let at = self.insertion_point(&a);
                 self.addresses.insert(at, a);
@@ -242,7 +346,7 @@ impl Snapshot {
                 let pos = self
                     .addresses
                     .iter()
-                    .position(|b| same_address(a, b))
+                    .position(|b| same_address(a, b) && b.address.prefix() == a.address.prefix())
                     .ok_or_else(|| {
                         kernel_errno(
                             op,
@@ -296,14 +400,19 @@ impl Snapshot {
                         ));
                     }
                 }
-                if self.routes.iter().any(|b| same_route(r, b)) {
+                if self.routes.iter().any(|b| same_route_key(r, b)) {
                     return Err(kernel_errno(
                         op,
                         libc::EEXIST,
-                        "the route exists already".into(),
+                        "a route to that destination with that metric exists already".into(),
                     ));
                 }
-                self.routes.push(r.clone());
+                let mut r = r.clone();
+                r.priority = match (r.destination.is_ipv4(), effective_priority(&r)) {
+                    (true, 0) => None,
+                    (_, p) => Some(p),
+                };
+                self.routes.push(r);
             }
             Op::DelRoute(r) => {
                 let pos = self
@@ -322,16 +431,6 @@ impl Snapshot {
             return Err(Error::exists(op.describe(), format!("interface {name}")));
         }
         Ok(())
-    }
-
-    fn has_primary_for(&self, a: &Address) -> bool {
-        self.addresses.iter().any(|b| {
-            b.ifname == a.ifname
-                && b.address.is_ipv4()
-                && !b.is_secondary()
-                && b.address.prefix() == a.address.prefix()
-                && b.address.network() == a.address.network()
-        })
     }
 
     /// Where the kernel puts a new address in its link's list
@@ -424,6 +523,14 @@ impl Snapshot {
             }
         }
     }
+}
+
+fn invalid_mac(op: &Op, mac: crate::names::MacAddr) -> Error {
+    kernel_errno(
+        op,
+        libc::EADDRNOTAVAIL,
+        format!("{mac} is no Ethernet address a device can have"),
+    )
 }
 
 fn new_link(name: &IfName, kind: LinkKind, info_kind: &str) -> Link {
