@@ -253,7 +253,27 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
             .filter(|(p, b)| before.link(p).is_some_and(|l| l.master.as_ref() == Some(b)))
             .collect(),
     };
-    undo.extend(restore(again));
+    let again: Vec<Op> = restore(again).collect();
+    for u in &again {
+        let _ = trial.apply(u);
+    }
+    undo.extend(again);
+    // The MAC of a bridge whose ports changed, which the kernel recomputes
+    // when it chose it (see `state::apply`): if putting the ports back does
+    // not bring it back, setting it does. (Replay skips this when the kernel
+    // already shows it, so that a MAC the kernel chose stays its choice.)
+    for b in before.bridges() {
+        let Some(mac) = b.mac.filter(|m| m.is_valid_unicast()) else {
+            continue;
+        };
+        let now = trial.link(&b.name).filter(|l| l.kind == LinkKind::Bridge);
+        if now.is_some_and(|l| l.mac != Some(mac)) {
+            undo.push(Op::SetMac {
+                name: b.name.clone(),
+                mac,
+            });
+        }
+    }
     Ok(undo)
 }
 

@@ -679,3 +679,145 @@ fn a_route_named_by_its_key_is_deleted_whatever_its_scope() {
     let s = w.host.socket().unwrap().snapshot().unwrap();
     assert!(!s.routes.iter().any(|x| x.destination == r.destination));
 }
+
+/// Measured on Linux 6.18: a bridge created without a MAC takes the
+/// smallest MAC of its ports, and 00:00:00:00:00:00 once it has none; one
+/// whose MAC was set keeps it. The model predicts the all-zero one's next
+/// MAC, and undoing a port change puts a bridge's MAC back.
+#[test]
+fn a_bridge_that_chose_its_mac_follows_its_ports() {
+    let mac = |s: &str| -> MacAddr { s.parse().unwrap() };
+    let w = world!("bridge_auto_mac");
+    w.host
+        .apply(&[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            Op::CreateVeth {
+                name: n("v0"),
+                peer: n("v1"),
+            },
+            Op::SetMac {
+                name: n("v0"),
+                mac: mac("02:00:00:00:00:05"),
+            },
+            Op::SetMac {
+                name: n("v1"),
+                mac: mac("02:00:00:00:00:03"),
+            },
+        ])
+        .unwrap();
+    let mut sock = w.host.socket().unwrap();
+    let br_mac = |sock: &mut xenbr_core::netlink::Socket| {
+        sock.snapshot()
+            .unwrap()
+            .link(&n("br1"))
+            .unwrap()
+            .mac
+            .unwrap()
+    };
+    let random = br_mac(&mut sock);
+    let set = |master: Option<&str>, port: &str| Op::SetMaster {
+        name: n(port),
+        master: master.map(n),
+    };
+    w.host.apply(&[set(Some("br1"), "v0")]).unwrap();
+    assert_eq!(br_mac(&mut sock), mac("02:00:00:00:00:05"));
+    w.host.apply(&[set(Some("br1"), "v1")]).unwrap();
+    assert_eq!(br_mac(&mut sock), mac("02:00:00:00:00:03"));
+    w.host.apply(&[set(None, "v1"), set(None, "v0")]).unwrap();
+    assert!(br_mac(&mut sock).is_zero(), "{random}");
+
+    // All zeros is the kernel's choice: the model knows what comes next.
+    let before = sock.snapshot().unwrap();
+    let plan = Plan::build(&before, vec![set(Some("br1"), "v1")]).unwrap();
+    let predicted = plan.expected.link(&n("br1")).unwrap().mac;
+    w.host.apply(&[set(Some("br1"), "v1")]).unwrap();
+    assert_eq!(predicted, Some(br_mac(&mut sock)));
+    assert_eq!(predicted, Some(mac("02:00:00:00:00:03")));
+}
+
+/// The other half: a bridge whose MAC was set keeps it, and one that chose
+/// its MAC gets it back when a port change is undone.
+#[test]
+fn undoing_a_port_change_puts_a_bridges_mac_back() {
+    for b in ["br1", "br2"] {
+        check(
+            &format!("bridge_mac_back_{b}"),
+            vec![
+                Op::CreateBridge {
+                    name: n("br1"),
+                    mac: None,
+                    stp: false,
+                    forward_delay: 0,
+                },
+                bridge("br2"),
+            ],
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n(b)),
+            },
+        );
+    }
+}
+
+/// A rollback that gives a bridge its kernel-chosen MAC back by putting its
+/// ports back does not set it: the bridge still follows its ports after.
+#[test]
+fn a_rollback_leaves_a_kernel_chosen_mac_to_the_kernel() {
+    let mac = |s: &str| -> MacAddr { s.parse().unwrap() };
+    let w = world!("bridge_mac_stays_auto");
+    w.host
+        .apply(&[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            Op::CreateVeth {
+                name: n("v0"),
+                peer: n("v1"),
+            },
+            Op::SetMac {
+                name: n("v0"),
+                mac: mac("02:00:00:00:00:05"),
+            },
+            Op::SetMac {
+                name: n("v1"),
+                mac: mac("02:00:00:00:00:03"),
+            },
+            Op::SetMaster {
+                name: n("v0"),
+                master: Some(n("br1")),
+            },
+        ])
+        .unwrap();
+    let dir = support::state_dir("bridge_mac_stays_auto");
+    let mut host = w.host.host(&dir).unwrap();
+    let before = host.snapshot().unwrap();
+    let ops = vec![
+        Op::SetMaster {
+            name: n("v1"),
+            master: Some(n("br1")),
+        },
+        up("br1"),
+    ];
+    let mut failing = w.host.host(&dir).unwrap().test_faults(Some(2), None);
+    let e = failing
+        .transact("t", |s, _| Ok((Plan::build(s, ops.clone())?, None, ())))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RolledBack, "{e}");
+    support::assert_same(&before, &host.snapshot().unwrap(), "rolled back");
+    w.host
+        .apply(&[Op::SetMac {
+            name: n("v0"),
+            mac: mac("02:00:00:00:00:01"),
+        }])
+        .unwrap();
+    let br = host.snapshot().unwrap().link(&n("br1")).unwrap().mac;
+    assert_eq!(br, Some(mac("02:00:00:00:00:01")), "br1 still follows v0");
+}

@@ -243,3 +243,29 @@ fn create_then_delete() {
         &[bridge("f"), Op::DeleteLink { name: n("f") }],
     );
 }
+
+/// A bridge created without a MAC has a random one until its first port,
+/// then its ports' smallest, then all zeros once it has none: undoing the
+/// port change must give it back the random one.
+#[test]
+fn a_port_change_on_a_bridge_that_chose_its_mac() {
+    every_step(
+        "recovery_bridge_auto_mac",
+        &[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            up("br1", true),
+        ],
+        &[
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+            up("eth0", false),
+        ],
+    );
+}

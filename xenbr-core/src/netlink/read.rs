@@ -146,6 +146,22 @@ impl Socket {
         Ok(found.into_iter().flatten().next().is_some())
     }
 
+    /// The MAC of the link with kernel index `index`, `None` when it has
+    /// none or is gone.
+    pub fn link_mac(&mut self, index: u32) -> Result<Option<MacAddr>> {
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        let found = self.gets(
+            vec![RouteNetlinkMessage::GetLink(m)],
+            "read link",
+            |ty, payload| match ty {
+                RTM_NEWLINK => Ok(parse_link(payload)?.and_then(|r| r.link.mac)),
+                _ => Ok(None),
+            },
+        )?;
+        Ok(found.into_iter().flatten().next())
+    }
+
     /// The kernel index of the link called `name` (one `RTM_GETLINK`, as
     /// `ip link show dev NAME` does).
     pub fn link_index(&mut self, name: &IfName) -> Result<u32> {

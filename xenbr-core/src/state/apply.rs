@@ -20,7 +20,13 @@
 //!   IPv4 one that would be a secondary of an address of another scope;
 //! - a bridge with spanning tree on keeps its forward delay within 2 to 30
 //!   seconds; only a link with a valid Ethernet address can be a port, and
-//!   no link can be given an address that is zero or a group address.
+//!   no link can be given an address that is zero or a group address;
+//! - a bridge whose MAC was never set (given at creation or by `ip link set
+//!   address`) takes the smallest of its ports' MACs, and 00:00:00:00:00:00
+//!   when it has none, whenever its ports or their MACs change
+//!   (`br_stp_recalculate_bridge_id`). Whether a MAC was set is nowhere to
+//!   be read, so after such a change a bridge's MAC is unknown (`None`),
+//!   unless it was 00:00:00:00:00:00, which only a kernel-chosen MAC is.
 //!
 //! What the kernel derives on its own (`proto kernel` routes, link-local
 //! addresses, a bridge's automatic MAC and MTU) is not modelled: it is not
@@ -188,7 +194,16 @@ impl Snapshot {
                         l.master = None;
                     }
                 }
+                let masters: Vec<IfName> = self
+                    .links
+                    .iter()
+                    .filter(|l| gone.contains(&l.name))
+                    .filter_map(|l| l.master.clone())
+                    .collect();
                 self.links.retain(|l| !gone.contains(&l.name));
+                for b in &masters {
+                    self.ports_changed(b);
+                }
             }
             Op::Rename { name, to } => {
                 self.link(name).ok_or_else(|| missing(name))?;
@@ -206,7 +221,7 @@ impl Snapshot {
                 // A link the kernel reported without a six-byte address (a
                 // tun device, an IP tunnel) takes none; only a link a plan
                 // creates (index 0) has no MAC because none is known yet.
-                if l.mac.is_none() && l.index != 0 {
+                if l.mac.is_none() && l.index != 0 && l.kind != LinkKind::Bridge {
                     return Err(kernel_errno(
                         op,
                         libc::EOPNOTSUPP,
@@ -214,6 +229,9 @@ impl Snapshot {
                     ));
                 }
                 l.mac = Some(*mac);
+                if let Some(b) = l.master.clone() {
+                    self.ports_changed(&b);
+                }
             }
             Op::SetMtu { name, mtu } => {
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
@@ -275,6 +293,11 @@ impl Snapshot {
                     }
                 }
                 self.link_mut(name).expect("checked").master = master.clone();
+                if current != *master {
+                    for b in current.iter().chain(master) {
+                        self.ports_changed(b);
+                    }
+                }
             }
             Op::SetUp { name, up } => {
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
@@ -424,6 +447,23 @@ impl Snapshot {
             }
         }
         Ok(removed)
+    }
+
+    /// The ports of bridge `name`, or their MACs, changed: the kernel
+    /// recomputes its MAC if it chose it (see the module documentation).
+    fn ports_changed(&mut self, name: &IfName) {
+        let Some(b) = self.link(name).filter(|b| b.kind == LinkKind::Bridge) else {
+            return;
+        };
+        let mac = match b.mac {
+            // Only the kernel's choice is all zeros: compute it again.
+            Some(m) if m.is_zero() => {
+                let macs: Option<Vec<_>> = self.ports(name).map(|p| p.mac).collect();
+                macs.map(|v| v.into_iter().min().unwrap_or(m))
+            }
+            _ => None,
+        };
+        self.link_mut(name).expect("found").mac = mac;
     }
 
     fn check_free(&self, op: &Op, name: &IfName) -> Result<()> {

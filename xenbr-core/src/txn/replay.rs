@@ -13,7 +13,7 @@ use super::bind::{already_so, bind};
 use crate::error::Error;
 use crate::journal::BoundOp;
 use crate::names::IfName;
-use crate::netlink::{Outcome, Request, Socket};
+use crate::netlink::{Outcome, Request, SetLink, Socket, Target};
 
 /// Applies the undo of `steps` (given in the order they were journaled),
 /// newest first. Returns the errors that were not "already so"; empty means
@@ -58,6 +58,26 @@ pub(crate) fn replay(
                     }
                 }
             };
+            // Setting a MAC the link already has would still change it: the
+            // kernel then keeps it as set, where it may have chosen it (a
+            // bridge takes the smallest of its ports' MACs until one is set).
+            if let Request::SetLink {
+                target: Target::Index(i),
+                set:
+                    SetLink {
+                        mac: Some(mac),
+                        name: None,
+                        mtu: None,
+                        master: None,
+                        up: None,
+                    },
+            } = &req
+            {
+                flush(sock, &mut batch, &mut errors);
+                if sock.link_mac(*i).ok().flatten() == Some(*mac) {
+                    continue;
+                }
+            }
             let creates = matches!(req, Request::NewBridge { .. } | Request::NewVeth { .. });
             if creates && !b.at.is_empty() {
                 // The undo of a delete: if the link it deleted is still

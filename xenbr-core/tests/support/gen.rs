@@ -1445,9 +1445,18 @@ pub fn build_host(r: &HostRecipe) -> Snapshot {
         });
     }
     let seen: BTreeSet<IfName> = s.links.iter().map(|l| l.name.clone()).collect();
+    // A bridge's MAC, as a kernel reports it whatever its ports (the model
+    // forgets it when they change: it cannot tell whether it was set).
+    let macs: Vec<(IfName, Option<MacAddr>)> =
+        s.bridges().map(|b| (b.name.clone(), b.mac)).collect();
     for seed in &r.setup {
         if let Some(op) = realise_valid(&s, &seen, seed) {
             let _ = s.apply(&op);
+            for (name, mac) in &macs {
+                if let Some(b) = s.link_mut(name) {
+                    b.mac = *mac;
+                }
+            }
             // The kernel's prefix route for an IPv4 address on a link that is up.
             if let Op::AddAddress(a) = &op {
                 let up = s.link(&a.ifname).is_some_and(|l| l.up);
@@ -1635,11 +1644,29 @@ pub fn kernel_host_recipe() -> impl Strategy<Value = KernelHostRecipe> {
 
 /// `op` made acceptable to a real kernel in ways the model does not check:
 /// each gateway of a route inside a prefix connected on its output link (an
-/// IPv4 address there), else on-link (IPv4) or link-local (IPv6).
+/// IPv4 address there), else on-link (IPv4) or link-local (IPv6); no IPv6
+/// route with a gateway through loopback (`None`).
 pub fn for_the_kernel(state: &Snapshot, op: Op) -> Option<Op> {
     let Op::AddRoute(mut r) = op else {
         return Some(op);
     };
+    // The kernel refuses an IPv6 route through loopback with a gateway.
+    let loopback = |n: &IfName| {
+        state
+            .link(n)
+            .is_some_and(|l| l.kind == LinkKind::Other && l.mac.is_some_and(|m| m.is_zero()))
+    };
+    let v6_gw_via_lo = !r.destination.is_ipv4()
+        && (r
+            .oif
+            .as_ref()
+            .is_some_and(|o| r.gateway.is_some() && loopback(o))
+            || r.multipath
+                .iter()
+                .any(|h| h.oif.as_ref().is_some_and(loopback)));
+    if v6_gw_via_lo {
+        return None;
+    }
     let connect = |oif: &IfName, gw: IpAddr, flags: &mut u32| -> IpAddr {
         let pick = |n: u8| match gw {
             IpAddr::V4(_) => {
