@@ -233,6 +233,39 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
             }
         }
     }
+    // The MTU and MAC of each bridge whose ports (or their MACs or MTUs)
+    // the op changes, which the kernel recomputes when it chose them (see
+    // `state::apply`), and of a deleted bridge, whose ports come back after
+    // it: set them back. Setting an MTU to what it is does nothing, and
+    // replay skips setting a MAC a link has, so a bridge whose MAC and MTU
+    // the kernel chose, and brought back with the ports, keeps following
+    // them; one whose were set, and which the undo re-created, gets them
+    // set again. The MTU first, so that what needs it (IPv6) can come back.
+    let mut bridges = before.bridges_changed_by(op);
+    if let Op::DeleteLink { name } = op {
+        bridges.push(name.clone());
+    }
+    let mut macs = Vec::new();
+    for name in bridges {
+        let Some(b) = before.link(&name).filter(|l| l.kind == LinkKind::Bridge) else {
+            continue;
+        };
+        if trial.link(&name).is_none_or(|l| l.kind != LinkKind::Bridge) {
+            continue;
+        }
+        let pin = Op::SetMtu {
+            name: name.clone(),
+            mtu: b.mtu,
+        };
+        if let Ok(r) = trial.apply(&pin) {
+            dropped.addresses.extend(r.addresses);
+            dropped.routes.extend(r.routes);
+            undo.push(pin);
+        }
+        if let Some(mac) = b.mac.filter(|m| m.is_valid_unicast()) {
+            macs.push((name, mac));
+        }
+    }
     // Put back each as it was before `op`.
     let again = Removed {
         addresses: dropped
@@ -255,23 +288,25 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
     };
     let again: Vec<Op> = restore(again).collect();
     for u in &again {
-        let _ = trial.apply(u);
+        if let Err(e) = trial.apply(u) {
+            *state = before;
+            return Err(Error::invalid(
+                op.describe(),
+                format!("xenbr could not undo it ({e}), so it will not do it"),
+            ));
+        }
     }
     undo.extend(again);
-    // The MAC of a bridge whose ports changed, which the kernel recomputes
-    // when it chose it (see `state::apply`): if putting the ports back does
-    // not bring it back, setting it does. (Replay skips this when the kernel
-    // already shows it, so that a MAC the kernel chose stays its choice.)
-    for b in before.bridges() {
-        let Some(mac) = b.mac.filter(|m| m.is_valid_unicast()) else {
-            continue;
-        };
-        let now = trial.link(&b.name).filter(|l| l.kind == LinkKind::Bridge);
-        if now.is_some_and(|l| l.mac != Some(mac)) {
-            undo.push(Op::SetMac {
-                name: b.name.clone(),
+    // The MAC of those bridges, set back last, after their ports.
+    for (name, mac) in macs {
+        if trial
+            .apply(&Op::SetMac {
+                name: name.clone(),
                 mac,
-            });
+            })
+            .is_ok()
+        {
+            undo.push(Op::SetMac { name, mac });
         }
     }
     Ok(undo)

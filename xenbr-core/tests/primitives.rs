@@ -821,3 +821,78 @@ fn a_rollback_leaves_a_kernel_chosen_mac_to_the_kernel() {
     let br = host.snapshot().unwrap().link(&n("br1")).unwrap().mac;
     assert_eq!(br, Some(mac("02:00:00:00:00:01")), "br1 still follows v0");
 }
+
+/// Measured on Linux 6.18: a bridge whose MTU was never set takes the
+/// smallest of its ports' MTUs (1500 without ports), and loses its IPv6
+/// addresses and routes when that falls below 1280, which do not come back
+/// with the MTU. The model predicts it, and the undo puts them back.
+#[test]
+fn a_bridge_that_chose_its_mtu_follows_its_ports() {
+    let setup = || {
+        vec![
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            up("br1"),
+            Op::CreateVeth {
+                name: n("v0"),
+                peer: n("v1"),
+            },
+            Op::SetMaster {
+                name: n("v0"),
+                master: Some(n("br1")),
+            },
+            Op::AddAddress(address("br1", "2001:db8:4::1/64", None)),
+            Op::AddRoute(route("2001:db8:5::/48", None, "br1", None, RT_TABLE_MAIN)),
+        ]
+    };
+    check(
+        "bridge_auto_mtu_dip",
+        setup(),
+        Op::SetMtu {
+            name: n("v0"),
+            mtu: 1200,
+        },
+    );
+    check(
+        "bridge_auto_mtu_port",
+        setup(),
+        Op::SetMaster {
+            name: n("eth0"),
+            master: Some(n("br1")),
+        },
+    );
+}
+
+/// A bridge whose MTU was set keeps it whatever its ports, and keeps it
+/// when deleted and re-created by an undo (setting an MTU to what it is
+/// does not count as setting it, so the undo must make it count).
+#[test]
+fn a_bridge_whose_mtu_was_set_keeps_it() {
+    check(
+        "bridge_set_mtu_kept",
+        vec![
+            bridge("br1"),
+            Op::SetMtu {
+                name: n("br1"),
+                mtu: 1400,
+            },
+            Op::SetMtu {
+                name: n("br1"),
+                mtu: 1500,
+            },
+            Op::SetMtu {
+                name: n("eth0"),
+                mtu: 9000,
+            },
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+        ],
+        Op::DeleteLink { name: n("br1") },
+    );
+}

@@ -269,3 +269,69 @@ fn a_port_change_on_a_bridge_that_chose_its_mac() {
         ],
     );
 }
+
+/// A port's MTU below 1280 takes its bridge's (which follows its ports)
+/// below too, and the bridge loses its IPv6: undoing must give it back.
+#[test]
+fn a_port_mtu_that_takes_a_bridge_below_1280() {
+    every_step(
+        "recovery_bridge_auto_mtu",
+        &[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            up("br1", true),
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+            Op::AddAddress(address("br1", "2001:db8:3::1/64", None)),
+            Op::AddRoute(route("2001:db8:5::/48", None, "br1", None, 254)),
+        ],
+        &[
+            Op::SetMtu {
+                name: n("eth0"),
+                mtu: 1279,
+            },
+            up("eth0", false),
+        ],
+    );
+}
+
+/// A bridge whose MTU was set, freed of its port and deleted: the undo
+/// re-creates it, and it must keep its MTU when the port comes back.
+#[test]
+fn free_the_port_of_a_bridge_whose_mtu_was_set_and_delete_it() {
+    every_step(
+        "recovery_bridge_set_mtu",
+        &[
+            bridge("br1"),
+            Op::SetMtu {
+                name: n("br1"),
+                mtu: 1400,
+            },
+            Op::SetMtu {
+                name: n("br1"),
+                mtu: 1500,
+            },
+            Op::SetMtu {
+                name: n("eth0"),
+                mtu: 9000,
+            },
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+        ],
+        &[
+            Op::SetMaster {
+                name: n("eth0"),
+                master: None,
+            },
+            Op::DeleteLink { name: n("br1") },
+        ],
+    );
+}

@@ -26,7 +26,13 @@
 //!   when it has none, whenever its ports or their MACs change
 //!   (`br_stp_recalculate_bridge_id`). Whether a MAC was set is nowhere to
 //!   be read, so after such a change a bridge's MAC is unknown (`None`),
-//!   unless it was 00:00:00:00:00:00, which only a kernel-chosen MAC is.
+//!   unless it was 00:00:00:00:00:00, which only a kernel-chosen MAC is;
+//! - likewise a bridge whose MTU was never set takes the smallest of its
+//!   ports' MTUs, 1500 when it has none (`br_mtu_auto_adjust`), and below
+//!   1280 loses its IPv6 addresses and routes. Such a bridge's MTU always is
+//!   that value, so one whose MTU is that value is taken to follow its ports
+//!   (one set to exactly that is mispredicted, which verification catches;
+//!   undoing a predicted loss that did not happen only meets "exists").
 //!
 //! What the kernel derives on its own (`proto kernel` routes, link-local
 //! addresses, a bridge's automatic MAC and MTU) is not modelled: it is not
@@ -37,7 +43,7 @@ use super::{
     IFA_F_TRANSIENT,
 };
 use crate::error::{Error, Result};
-use crate::names::{IfName, IpNet};
+use crate::names::{IfName, IpNet, MacAddr};
 use crate::op::Op;
 
 /// What an op removed besides its own target: the addresses and routes the
@@ -131,6 +137,64 @@ impl Snapshot {
     /// or fails as the kernel would (no such link, name taken, ...), leaving
     /// the snapshot unchanged on failure.
     pub fn apply(&mut self, op: &Op) -> Result<Removed> {
+        // The bridges whose ports this op may change, and whether their MTU
+        // follows them, as it stands before.
+        let follows: Vec<(IfName, bool, Vec<Option<MacAddr>>)> = self
+            .bridges_changed_by(op)
+            .into_iter()
+            .map(|b| {
+                let auto = self
+                    .link(&b)
+                    .is_some_and(|l| Some(l.mtu) == self.auto_mtu(&b));
+                let macs = self.port_macs(&b);
+                (b, auto, macs)
+            })
+            .collect();
+        let mut removed = self.apply_only(op)?;
+        for (b, auto, macs) in follows {
+            self.ports_changed(&b, auto, &macs, &mut removed);
+        }
+        Ok(removed)
+    }
+
+    /// The MACs of the ports of bridge `name`, sorted.
+    fn port_macs(&self, name: &IfName) -> Vec<Option<MacAddr>> {
+        let mut v: Vec<Option<MacAddr>> = self.ports(name).map(|p| p.mac).collect();
+        v.sort();
+        v
+    }
+
+    /// The bridges `op` may change the ports of (or their MACs or MTUs),
+    /// whose own MAC and MTU the kernel may then recompute.
+    pub fn bridges_changed_by(&self, op: &Op) -> Vec<IfName> {
+        let master = |n: &IfName| self.link(n).and_then(|l| l.master.clone());
+        let mut v: Vec<IfName> = match op {
+            Op::SetMaster { name, master: m } => {
+                master(name).into_iter().chain(m.clone()).collect()
+            }
+            Op::SetMac { name, .. } | Op::SetMtu { name, .. } => master(name).into_iter().collect(),
+            Op::DeleteLink { name } => {
+                let peer = self.link(name).and_then(|l| l.peer.clone());
+                master(name)
+                    .into_iter()
+                    .chain(peer.as_ref().and_then(master))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        v.dedup();
+        v
+    }
+
+    /// The MTU the kernel gives bridge `name` when it chose it: the smallest
+    /// of its ports', 1500 without ports (`br_mtu_min`); `None` when it is
+    /// no bridge.
+    fn auto_mtu(&self, name: &IfName) -> Option<u32> {
+        self.link(name).filter(|l| l.kind == LinkKind::Bridge)?;
+        Some(self.ports(name).map(|p| p.mtu).min().unwrap_or(1500))
+    }
+
+    fn apply_only(&mut self, op: &Op) -> Result<Removed> {
         let missing = |name: &IfName| Error::not_found(op.describe(), format!("interface {name}"));
         let mut removed = Removed::default();
         match op {
@@ -194,16 +258,7 @@ impl Snapshot {
                         l.master = None;
                     }
                 }
-                let masters: Vec<IfName> = self
-                    .links
-                    .iter()
-                    .filter(|l| gone.contains(&l.name))
-                    .filter_map(|l| l.master.clone())
-                    .collect();
                 self.links.retain(|l| !gone.contains(&l.name));
-                for b in &masters {
-                    self.ports_changed(b);
-                }
             }
             Op::Rename { name, to } => {
                 self.link(name).ok_or_else(|| missing(name))?;
@@ -229,9 +284,6 @@ impl Snapshot {
                     ));
                 }
                 l.mac = Some(*mac);
-                if let Some(b) = l.master.clone() {
-                    self.ports_changed(&b);
-                }
             }
             Op::SetMtu { name, mtu } => {
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
@@ -293,11 +345,6 @@ impl Snapshot {
                     }
                 }
                 self.link_mut(name).expect("checked").master = master.clone();
-                if current != *master {
-                    for b in current.iter().chain(master) {
-                        self.ports_changed(b);
-                    }
-                }
             }
             Op::SetUp { name, up } => {
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
@@ -449,21 +496,51 @@ impl Snapshot {
         Ok(removed)
     }
 
-    /// The ports of bridge `name`, or their MACs, changed: the kernel
-    /// recomputes its MAC if it chose it (see the module documentation).
-    fn ports_changed(&mut self, name: &IfName) {
+    /// The ports of bridge `name`, or their MACs or MTUs, may have changed:
+    /// the kernel recomputes its MAC and MTU if it chose them (see the
+    /// module documentation). `follows` says whether its MTU followed its
+    /// ports before, `macs_before` what [`Snapshot::port_macs`] was. What a
+    /// fall of its MTU below 1280 removes goes to `removed`.
+    fn ports_changed(
+        &mut self,
+        name: &IfName,
+        follows: bool,
+        macs_before: &[Option<MacAddr>],
+        removed: &mut Removed,
+    ) {
         let Some(b) = self.link(name).filter(|b| b.kind == LinkKind::Bridge) else {
             return;
         };
+        let old_mtu = b.mtu;
+        let macs = self.port_macs(name);
         let mac = match b.mac {
+            _ if macs == macs_before => b.mac,
             // Only the kernel's choice is all zeros: compute it again.
-            Some(m) if m.is_zero() => {
-                let macs: Option<Vec<_>> = self.ports(name).map(|p| p.mac).collect();
-                macs.map(|v| v.into_iter().min().unwrap_or(m))
-            }
+            Some(m) if m.is_zero() => macs
+                .iter()
+                .copied()
+                .collect::<Option<Vec<_>>>()
+                .map(|v| v.into_iter().min().unwrap_or(m)),
             _ => None,
         };
-        self.link_mut(name).expect("found").mac = mac;
+        // An MTU the bridge does not accept, dev_set_mtu refuses: it stays.
+        let none = if b.index == 0 { 65535 } else { i32::MAX as u32 };
+        let (lo, hi) = (b.min_mtu.unwrap_or(68), b.max_mtu.unwrap_or(none));
+        let mtu = match self.auto_mtu(name) {
+            Some(m) if follows && (lo..=hi).contains(&m) => m,
+            _ => old_mtu,
+        };
+        let l = self.link_mut(name).expect("found");
+        l.mac = mac;
+        l.mtu = mtu;
+        if mtu < IPV6_MIN_MTU && old_mtu >= IPV6_MIN_MTU {
+            removed
+                .addresses
+                .extend(self.take_addresses(|a| &a.ifname == name && !a.address.is_ipv4()));
+            removed
+                .routes
+                .extend(self.take_routes(|r| !r.destination.is_ipv4() && r.uses(name)));
+        }
     }
 
     fn check_free(&self, op: &Op, name: &IfName) -> Result<()> {
