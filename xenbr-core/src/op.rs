@@ -629,7 +629,12 @@ mod tests {
     fn undo_of_a_route_deletion_puts_back_the_route_as_it_was() {
         let mut r = route("198.51.100.0/24", Some("192.0.2.1"), "a", Some(50), 254);
         r.metrics = vec![(2, 1400)];
-        let before = host(&[bridge("a"), up("a", true), Op::AddRoute(r.clone())]);
+        let before = host(&[
+            bridge("a"),
+            up("a", true),
+            Op::AddAddress(address("a", "192.0.2.10/24", None)),
+            Op::AddRoute(r.clone()),
+        ]);
         // As `ip route del 198.51.100.0/24 via 192.0.2.1 dev a metric 50`
         // names it: no protocol, no metrics.
         let key = Route {

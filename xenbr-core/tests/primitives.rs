@@ -896,3 +896,146 @@ fn a_bridge_whose_mtu_was_set_keeps_it() {
         Op::DeleteLink { name: n("br1") },
     );
 }
+
+/// Both the model and the kernel refuse `op` after `setup`, whatever errno
+/// each gives; the host is unchanged.
+fn refused_any(test: &str, setup: Vec<Op>, op: Op) {
+    let w = world!(test);
+    w.host
+        .apply(&setup)
+        .unwrap_or_else(|e| panic!("{test}: setup: {e}"));
+    let mut host = w.host.host(&support::state_dir(test)).unwrap();
+    let before = host.snapshot().unwrap();
+    assert!(
+        Plan::build(&before, vec![op.clone()]).is_err(),
+        "{test}: the model accepts {op}"
+    );
+    assert!(
+        w.host.apply(std::slice::from_ref(&op)).is_err(),
+        "{test}: the kernel accepts {op}"
+    );
+    support::assert_same(&before, &host.snapshot().unwrap(), test);
+}
+
+/// Measured on Linux 6.18: a gateway must be reachable through the route's
+/// link unless `onlink`; it must not be a local address with `onlink`
+/// (IPv4) or at all (IPv6); an IPv4 preferred source must be local.
+#[test]
+fn a_route_the_addresses_of_the_moment_refuse() {
+    let r = |dest: &str, gw: &str| route(dest, Some(gw), "eth0", None, RT_TABLE_MAIN);
+    // 203.0.113.1 is in no prefix of eth0's.
+    refused_any(
+        "gw_unreachable4",
+        vec![],
+        Op::AddRoute(r("10.1.0.0/16", "203.0.113.1")),
+    );
+    refused_any(
+        "gw_unreachable6",
+        vec![],
+        Op::AddRoute(r("2001:db8:9::/48", "2001:db8:7::1")),
+    );
+    refused_any(
+        "gw_local6",
+        vec![],
+        Op::AddRoute(r("2001:db8:9::/48", "2001:db8::10")),
+    );
+    let mut onlink = r("10.1.0.0/16", "192.0.2.10");
+    onlink.flags = 4;
+    refused_any("gw_local_onlink4", vec![], Op::AddRoute(onlink));
+    let mut src = r("10.1.0.0/16", "192.0.2.1");
+    src.prefsrc = Some("198.51.100.77".parse().unwrap());
+    refused_any("prefsrc_not_local", vec![], Op::AddRoute(src));
+    // Reachable through eth0's prefix, or on-link, they are taken.
+    check(
+        "gw_ok4",
+        vec![],
+        Op::AddRoute(r("10.1.0.0/16", "192.0.2.1")),
+    );
+    let mut onlink = r("10.2.0.0/16", "203.0.113.1");
+    onlink.flags = 4;
+    check("gw_onlink4", vec![], Op::AddRoute(onlink));
+    check(
+        "gw_ok6",
+        vec![],
+        Op::AddRoute(r("2001:db8:9::/48", "2001:db8::1")),
+    );
+}
+
+/// Measured on Linux 6.18: a route whose gateway's prefix goes with an
+/// address stays, but the kernel would not add it back: a plan that then
+/// deletes it could not be undone, and is refused.
+#[test]
+fn a_route_kept_without_its_gateways_prefix_cannot_be_deleted() {
+    let gw_route = route("10.0.0.0/8", Some("192.0.2.1"), "br1", None, RT_TABLE_MAIN);
+    let w = world!("kept_route");
+    w.host
+        .apply(&[
+            bridge("br1"),
+            up("br1"),
+            Op::AddAddress(address("br1", "192.0.2.5/24", None)),
+            Op::AddAddress(address("br1", "198.51.100.5/24", None)),
+            Op::AddRoute(gw_route.clone()),
+        ])
+        .unwrap();
+    let mut sock = w.host.socket().unwrap();
+    let before = sock.snapshot().unwrap();
+    let del_addr = Op::DelAddress(address("br1", "192.0.2.5/24", None));
+    let e = Plan::build(
+        &before,
+        vec![del_addr.clone(), Op::DelRoute(gw_route.clone())],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("could not undo"), "{e}");
+    w.host.apply(&[del_addr]).unwrap();
+    let kept = sock.snapshot().unwrap();
+    assert!(kept
+        .routes
+        .iter()
+        .any(|r| r.destination == gw_route.destination));
+    w.host.apply(&[Op::DelRoute(gw_route.clone())]).unwrap();
+    assert!(w.host.apply(&[Op::AddRoute(gw_route)]).is_err());
+}
+
+/// Measured on Linux 6.18: deleting a link deletes its addresses, and the
+/// routes elsewhere that prefer one of them as source go too.
+#[test]
+fn deleting_a_link_takes_the_routes_preferring_its_addresses() {
+    let mut r = route("10.2.0.0/16", None, "eth0", None, RT_TABLE_MAIN);
+    r.prefsrc = Some("10.1.1.5".parse().unwrap());
+    check(
+        "delete_link_prefsrc",
+        vec![
+            Op::CreateVeth {
+                name: n("v0"),
+                peer: n("v1"),
+            },
+            up("v0"),
+            Op::AddAddress(address("v0", "10.1.1.5/24", None)),
+            Op::AddRoute(r),
+        ],
+        Op::DeleteLink { name: n("v0") },
+    );
+}
+
+/// The kernel keeps an on-link route whose gateway becomes a local
+/// address, but would refuse to add it back: the model refuses to make it
+/// local, since nothing that removed the route could then be undone.
+#[test]
+fn an_address_that_is_an_on_link_gateway_is_refused() {
+    let mut r = route(
+        "10.1.0.0/16",
+        Some("203.0.113.1"),
+        "eth0",
+        None,
+        RT_TABLE_MAIN,
+    );
+    r.flags = 4;
+    let w = world!("onlink_gw_local");
+    w.host.apply(&[Op::AddRoute(r.clone())]).unwrap();
+    let before = w.host.socket().unwrap().snapshot().unwrap();
+    let add = Op::AddAddress(address("eth0", "203.0.113.1/24", None));
+    assert!(Plan::build(&before, vec![add.clone()]).is_err());
+    w.host.apply(&[add]).unwrap();
+    w.host.apply(&[Op::DelRoute(r.clone())]).unwrap();
+    assert!(w.host.apply(&[Op::AddRoute(r)]).is_err());
+}

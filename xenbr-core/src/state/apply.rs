@@ -12,10 +12,17 @@
 //!   (`promote_secondaries` off; planners delete secondaries first anyway);
 //! - renaming a link rewrites its IPv4 labels (`eth0:1` becomes `peth0:1`);
 //! - deleting a bridge frees its ports, deleting a veth end deletes the other;
+//!   deleting a link deletes its addresses, with what that removes;
 //! - an address with a finite lifetime is not `permanent`; a route or address
 //!   metric of 0 is no metric, except that an IPv6 route's is 1024;
 //! - a route is refused (`NLM_F_EXCL`) when one with the same table,
 //!   destination, source, TOS and metric exists, whatever its next hops;
+//! - a route's gateway must be reachable through its link (inside a prefix
+//!   of an address there, or a route through it without a gateway) unless
+//!   `onlink`, and no local address (IPv4 with `onlink`, IPv6 always); an
+//!   IPv4 preferred source must be a local address. Routes are not checked
+//!   again when addresses go, so a route the kernel keeps may be one it
+//!   would refuse to add back: its delete cannot be undone;
 //! - an IPv6 address is refused on a link that has it with any prefix, an
 //!   IPv4 one that would be a secondary of an address of another scope;
 //! - a bridge with spanning tree on keeps its forward delay within 2 to 30
@@ -43,6 +50,8 @@ use super::{
     IFA_F_TRANSIENT,
 };
 use crate::error::{Error, Result};
+use std::net::IpAddr;
+
 use crate::names::{IfName, IpNet, MacAddr};
 use crate::op::Op;
 
@@ -124,6 +133,25 @@ pub fn same_route(a: &Route, b: &Route) -> bool {
         && a.oif == b.oif
         && a.kind == b.kind
         && a.multipath == b.multipath
+}
+
+/// True when the kernel refuses a gateway that is a local address: with
+/// `onlink` for IPv4 (fib_check_nh_v4_gw), always for IPv6 (ip6_validate_gw).
+fn local_gateway_refused(gw: IpAddr, onlink: bool) -> bool {
+    onlink || !gw.is_ipv4()
+}
+
+impl Route {
+    /// True when the kernel would refuse to add this route with `ip` a
+    /// local address, as one of its gateways.
+    fn refuses_local_gateway(&self, ip: IpAddr) -> bool {
+        let single = self.gateway == Some(ip) && local_gateway_refused(ip, self.flags & 4 != 0);
+        single
+            || self
+                .multipath
+                .iter()
+                .any(|h| h.gateway == Some(ip) && local_gateway_refused(ip, h.flags & 4 != 0))
+    }
 }
 
 /// `IP6_RT_PRIO_USER`: the metric of an IPv6 route added without one.
@@ -250,6 +278,19 @@ impl Snapshot {
                         .extend(self.take_addresses(|a| &a.ifname == g));
                     removed.routes.extend(self.take_routes(|r| r.uses(g)));
                 }
+                // Its addresses go with it, and so do the routes preferring
+                // one as source that is no longer local anywhere, as when
+                // they are deleted one by one.
+                let mut locals: Vec<IpAddr> = removed
+                    .addresses
+                    .iter()
+                    .filter(|a| a.address.is_ipv4())
+                    .map(|a| a.address.addr())
+                    .collect();
+                locals.retain(|l| !self.addresses.iter().any(|b| b.address.addr() == *l));
+                removed.routes.extend(self.take_routes(|r| {
+                    r.destination.is_ipv4() && r.prefsrc.is_some_and(|p| locals.contains(&p))
+                }));
                 for l in self.links.iter_mut() {
                     if let Some(m) = l.master.as_ref().filter(|m| gone.contains(m)) {
                         if !gone.contains(&l.name) {
@@ -374,6 +415,19 @@ impl Snapshot {
                         format!("{} is already on {}", a.address, a.ifname),
                     ));
                 }
+                // The kernel keeps a route whose gateway becomes local, but
+                // would refuse to add it back (see check_route): nothing
+                // that removes it could be undone.
+                let ip = a.address.addr();
+                if let Some(r) = self.routes.iter().find(|r| r.refuses_local_gateway(ip)) {
+                    return Err(Error::invalid(
+                        op.describe(),
+                        format!(
+                            "{ip} is the gateway of route {r}, which the kernel could not add back \
+                             with {ip} local"
+                        ),
+                    ));
+                }
                 let mut a = a.clone();
                 a.flags &= !(IFA_F_SECONDARY | IFA_F_TRANSIENT | IFA_F_PERMANENT);
                 // Permanent means no lifetime (set_ifa_lifetime), whatever
@@ -470,6 +524,7 @@ impl Snapshot {
                         ));
                     }
                 }
+                self.check_route(op, r)?;
                 if self.routes.iter().any(|b| same_route_key(r, b)) {
                     return Err(kernel_errno(
                         op,
@@ -541,6 +596,77 @@ impl Snapshot {
                 .routes
                 .extend(self.take_routes(|r| !r.destination.is_ipv4() && r.uses(name)));
         }
+    }
+
+    /// What the kernel checks of a route's gateways and preferred source
+    /// against the addresses and routes of the moment (fib_check_nh,
+    /// fib_valid_prefsrc, ip6_validate_gw).
+    fn check_route(&self, op: &Op, r: &Route) -> Result<()> {
+        const RTNH_F_ONLINK: u32 = 4;
+        let local = |ip: IpAddr| self.addresses.iter().any(|a| a.address.addr() == ip);
+        let hops = r
+            .oif
+            .iter()
+            .map(|o| (o, r.gateway, r.flags & RTNH_F_ONLINK != 0))
+            .chain(r.multipath.iter().filter_map(|h| {
+                let onlink = u32::from(h.flags) & RTNH_F_ONLINK != 0;
+                h.oif.as_ref().map(|o| (o, h.gateway, onlink))
+            }));
+        for (oif, gw, onlink) in hops {
+            let Some(gw) = gw else { continue };
+            let link_local = matches!(gw, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
+            if local(gw) && local_gateway_refused(gw, onlink) {
+                return Err(kernel_errno(
+                    op,
+                    libc::EINVAL,
+                    format!("the gateway {gw} is a local address"),
+                ));
+            }
+            if !onlink && !link_local && !self.reaches(oif, gw, r.table) {
+                return Err(kernel_errno(
+                    op,
+                    if gw.is_ipv4() {
+                        libc::EINVAL
+                    } else {
+                        libc::EHOSTUNREACH
+                    },
+                    format!("the gateway {gw} is not reachable through {oif}"),
+                ));
+            }
+        }
+        if let Some(src) = r.prefsrc.filter(|s| s.is_ipv4() && !local(*s)) {
+            return Err(kernel_errno(
+                op,
+                libc::EINVAL,
+                format!("the preferred source {src} is no local address"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when `gw` is inside a prefix connected through `oif`: of an
+    /// address there, or of a route through it without a gateway (in table
+    /// `table` or one the kernel's rules look up).
+    fn reaches(&self, oif: &IfName, gw: IpAddr, table: u32) -> bool {
+        const IFA_F_NOPREFIXROUTE: u32 = 0x200;
+        let by_address = self.addresses_of(oif).any(|a| {
+            let max = if a.address.is_ipv4() { 32 } else { 128 };
+            a.address.is_ipv4() == gw.is_ipv4()
+                && a.address.prefix() < max
+                && a.flags & IFA_F_NOPREFIXROUTE == 0
+                && IpNet::new(a.peer.unwrap_or(a.address.addr()), a.address.prefix())
+                    .is_ok_and(|n| n.contains(gw))
+        });
+        let by_route = self.routes.iter().any(|r| {
+            r.oif.as_ref() == Some(oif)
+                && r.gateway.is_none()
+                && r.multipath.is_empty()
+                && r.kind == 1
+                && r.destination.is_ipv4() == gw.is_ipv4()
+                && (r.table == table || (253..=255).contains(&r.table))
+                && r.destination.contains(gw)
+        });
+        by_address || by_route
     }
 
     fn check_free(&self, op: &Op, name: &IfName) -> Result<()> {
