@@ -1039,3 +1039,88 @@ fn an_address_that_is_an_on_link_gateway_is_refused() {
     w.host.apply(&[Op::DelRoute(r.clone())]).unwrap();
     assert!(w.host.apply(&[Op::AddRoute(r)]).is_err());
 }
+
+/// Measured on Linux 6.18: a multipath route's hop through a link without
+/// carrier is flagged `linkdown`, which follows the link's state and is no
+/// configuration, as for a route's own flags.
+#[test]
+fn a_hops_link_state_flags_are_not_configuration() {
+    use xenbr_core::state::NextHop;
+    let mut r = route("10.9.0.0/16", None, "eth0", None, RT_TABLE_MAIN);
+    r.oif = None;
+    r.scope = 0;
+    r.multipath = ["eth0", "nic1"]
+        .iter()
+        .zip(["192.0.2.1", "198.51.100.1"])
+        .map(|(dev, gw)| NextHop {
+            gateway: Some(gw.parse().unwrap()),
+            oif: Some(n(dev)),
+            weight: 1,
+            flags: 0,
+        })
+        .collect();
+    let w = world!("hop_linkdown");
+    // nic1's other end stays down: no carrier.
+    w.host.veth_to("nic1", &w.upstream, "up1").unwrap();
+    w.host
+        .apply(&[
+            up("nic1"),
+            Op::AddAddress(address("nic1", "198.51.100.10/24", None)),
+        ])
+        .unwrap();
+    let mut host = w.host.host(&support::state_dir("hop_linkdown")).unwrap();
+    let before = host.snapshot().unwrap();
+    let plan = Plan::build(&before, vec![Op::AddRoute(r.clone())]).unwrap();
+    host.transact("t", |s, _| {
+        Ok((Plan::build(s, vec![Op::AddRoute(r.clone())])?, None, ()))
+    })
+    .unwrap();
+    let after = host.snapshot().unwrap();
+    let read = after
+        .routes
+        .iter()
+        .find(|x| x.destination == r.destination)
+        .unwrap();
+    assert!(read.multipath.iter().any(|h| h.flags & 16 != 0), "{read:?}");
+    support::assert_same(&plan.expected, &after, "linkdown is no configuration");
+}
+
+/// Measured on Linux 6.18: IPv6 reports a blackhole route with loopback as
+/// its link, IPv4 with none; it has none.
+#[test]
+fn a_blackhole_route_has_no_link() {
+    for dest in ["2001:db8:6::/48", "10.6.0.0/16"] {
+        let mut r = route(dest, None, "eth0", None, 100);
+        r.oif = None;
+        r.scope = 0;
+        r.kind = 6;
+        check(
+            &format!("blackhole_{}", r.destination.is_ipv4()),
+            vec![],
+            Op::AddRoute(r),
+        );
+    }
+}
+
+/// Measured on Linux 6.18: loopback's ::1/128 (`proto kernel_lo`) is the
+/// kernel's: it goes when loopback goes down and is put there again when it
+/// comes up. (127.0.0.1/8 comes without a protocol, and stays when
+/// loopback goes down, as IPv4 addresses do.)
+#[test]
+fn loopbacks_own_addresses_are_the_kernels() {
+    let w = world!("lo_own");
+    let s = w.host.socket().unwrap().snapshot().unwrap();
+    let lo = n("lo");
+    let own: Vec<_> = s.addresses_of(&lo).filter(|a| a.is_kernel_made()).collect();
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert_eq!(own[0].address.to_string(), "::1/128");
+    drop(w);
+    check(
+        "lo_down",
+        vec![],
+        Op::SetUp {
+            name: n("lo"),
+            up: false,
+        },
+    );
+}

@@ -447,8 +447,17 @@ pub(super) fn parse_route(
         }
     }
     r.metrics.sort();
+    // IPv6 gives a route that sends nowhere (blackhole, unreachable,
+    // prohibit) loopback as its link; IPv4 none. It has none.
+    if matches!(r.kind, RTN_BLACKHOLE | RTN_UNREACHABLE | RTN_PROHIBIT) {
+        r.oif = None;
+    }
     Some(r)
 }
+
+const RTN_BLACKHOLE: u8 = 6;
+const RTN_UNREACHABLE: u8 = 7;
+const RTN_PROHIBIT: u8 = 8;
 
 /// True when the running kernel tags the addresses it makes itself with
 /// `IFA_PROTO` (Linux 5.18 and later): an address without one was then put

@@ -199,6 +199,9 @@ pub struct Route {
 pub const RTPROT_KERNEL: u8 = 2;
 /// `IFAPROT_KERNEL_LL`: a link-local address the kernel generated.
 pub const IFAPROT_KERNEL_LL: u8 = 3;
+/// `IFAPROT_KERNEL_LO`: loopback's own address (::1/128; Linux 6.18 gives
+/// 127.0.0.1/8 no protocol).
+pub const IFAPROT_KERNEL_LO: u8 = 1;
 /// `IFA_F_SECONDARY`.
 pub const IFA_F_SECONDARY: u32 = 0x01;
 /// Address flags that describe a passing state (DAD in progress, deprecated),
@@ -227,10 +230,12 @@ impl Route {
 }
 
 impl Address {
-    /// True when the kernel generated this address itself (IPv6 link-local)
-    /// and will generate it again on the link that carries the MAC.
+    /// True when the kernel generated this address itself and will generate
+    /// it again: an IPv6 link-local on the link that carries the MAC, and
+    /// loopback's ::1/128, which goes each time loopback goes down and comes
+    /// back each time it comes up.
     pub fn is_kernel_made(&self) -> bool {
-        self.proto == Some(IFAPROT_KERNEL_LL)
+        matches!(self.proto, Some(IFAPROT_KERNEL_LL | IFAPROT_KERNEL_LO))
             || (self.proto.is_none()
                 && matches!(self.address.addr(), IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80))
     }
