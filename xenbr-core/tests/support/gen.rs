@@ -1644,27 +1644,47 @@ pub fn kernel_host_recipe() -> impl Strategy<Value = KernelHostRecipe> {
 
 /// `op` made acceptable to a real kernel in ways the model does not check:
 /// each gateway of a route inside a prefix connected on its output link (an
-/// IPv4 address there), else on-link (IPv4) or link-local (IPv6); no IPv6
-/// route with a gateway through loopback (`None`).
+/// IPv4 address there), else on-link (IPv4) or link-local (IPv6); no route
+/// with a gateway through loopback and no delete of the kernel's own
+/// addresses and routes (`None`).
 pub fn for_the_kernel(state: &Snapshot, op: Op) -> Option<Op> {
-    let Op::AddRoute(mut r) = op else {
-        return Some(op);
+    // The kernel's own entries come and go on its own schedule, which the
+    // model does not follow (it neither compares nor restores them), and
+    // no planner touches them: leave them alone.
+    let mut r = match op {
+        Op::DelAddress(a) => {
+            let kernels = a.is_kernel_made()
+                || state
+                    .addresses
+                    .iter()
+                    .any(|b| xenbr_core::state::apply::same_address(&a, b) && b.is_kernel_made());
+            return (!kernels).then_some(Op::DelAddress(a));
+        }
+        Op::DelRoute(r) => {
+            let kernels = state
+                .routes
+                .iter()
+                .any(|b| same_route(&r, b) && b.is_kernel_made());
+            return (!kernels).then_some(Op::DelRoute(r));
+        }
+        Op::AddRoute(r) => r,
+        op => return Some(op),
     };
-    // The kernel refuses an IPv6 route through loopback with a gateway.
+    // The kernel refuses gateways through loopback (a loopback prefix is
+    // all local), which the model cannot tell from another link.
     let loopback = |n: &IfName| {
         state
             .link(n)
             .is_some_and(|l| l.kind == LinkKind::Other && l.mac.is_some_and(|m| m.is_zero()))
     };
-    let v6_gw_via_lo = !r.destination.is_ipv4()
-        && (r
-            .oif
-            .as_ref()
-            .is_some_and(|o| r.gateway.is_some() && loopback(o))
-            || r.multipath
-                .iter()
-                .any(|h| h.oif.as_ref().is_some_and(loopback)));
-    if v6_gw_via_lo {
+    let gw_via_lo = r
+        .oif
+        .as_ref()
+        .is_some_and(|o| r.gateway.is_some() && loopback(o))
+        || r.multipath
+            .iter()
+            .any(|h| h.oif.as_ref().is_some_and(loopback));
+    if gw_via_lo {
         return None;
     }
     let connect = |oif: &IfName, gw: IpAddr, flags: &mut u32| -> IpAddr {
@@ -1712,7 +1732,9 @@ pub fn for_the_kernel(state: &Snapshot, op: Op) -> Option<Op> {
         }
     };
     if let (Some(oif), Some(gw)) = (r.oif.clone(), r.gateway) {
-        if r.flags & 4 == 0 {
+        // IPv6 gateways become link-local even on-link: a global one would
+        // have to be routed through this very link.
+        if r.flags & 4 == 0 || !gw.is_ipv4() {
             let mut flags = r.flags;
             r.gateway = Some(connect(&oif, gw, &mut flags));
             r.flags = flags;
