@@ -335,3 +335,23 @@ fn free_the_port_of_a_bridge_whose_mtu_was_set_and_delete_it() {
         ],
     );
 }
+
+/// One name created, deleted and created again, then renamed: each
+/// create's undo must delete the link that create made (the second one's,
+/// or the first one's as its delete's undo re-created it).
+#[test]
+fn a_name_created_twice() {
+    every_step(
+        "recovery_created_twice",
+        &[],
+        &[
+            bridge("f"),
+            Op::DeleteLink { name: n("f") },
+            bridge("f"),
+            Op::Rename {
+                name: n("f"),
+                to: n("g"),
+            },
+        ],
+    );
+}

@@ -104,7 +104,8 @@ impl Faults {
 struct Progress {
     map: HashMap<IfName, u32>,
     journaled: Vec<(usize, Vec<BoundOp>)>,
-    created: Vec<(IfName, u32)>,
+    /// `(step, name, index)` of each link created.
+    created: Vec<(usize, IfName, u32)>,
     /// Steps that were sent, so may have been applied.
     sent: usize,
     requests: usize,
@@ -336,7 +337,7 @@ fn forward(
             for name in names {
                 let index = sock.link_index(&name)?;
                 p.map.insert(name.clone(), index);
-                p.created.push((name.clone(), index));
+                p.created.push((end, name.clone(), index));
                 found.push(Entry::Created { name, index });
             }
             journal.append(&found)?;

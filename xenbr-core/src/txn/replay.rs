@@ -21,22 +21,36 @@ use crate::netlink::{Outcome, Request, SetLink, Socket, Target};
 pub(crate) fn replay(
     sock: &mut Socket,
     steps: &[(usize, Vec<BoundOp>)],
-    created: &[(IfName, u32)],
+    created: &[(usize, IfName, u32)],
 ) -> Vec<Error> {
-    let created: HashMap<&IfName, u32> = created.iter().map(|(n, i)| (n, *i)).collect();
+    // The link called `n` that the transaction created last at or before
+    // step `k` (a plan may create, delete and create again one name).
+    let created_by = |n: &IfName, k: usize| {
+        created
+            .iter()
+            .filter(|(s, m, _)| m == n && *s <= k)
+            .max_by_key(|(s, _, _)| *s)
+            .map(|(_, _, i)| *i)
+    };
     let mut errors = Vec::new();
     let mut batch: Vec<(Request, String)> = Vec::new();
     // Old index -> new index, for links the transaction deleted and this
     // replay re-created.
     let mut remap: HashMap<u32, u32> = HashMap::new();
-    for (_, ops) in steps.iter().rev() {
+    for (step, ops) in steps.iter().rev() {
         for b in ops {
             let now = |i: &u32| remap.get(i).copied().unwrap_or(*i);
-            let known: HashMap<&IfName, u32> = b.at.iter().map(|(n, i)| (n, now(i))).collect();
-            // A link the transaction created may have been deleted by a
-            // later step and re-created by that step's undo: its index is
-            // the new one then.
-            let lookup = |n: &IfName| known.get(n).or_else(|| created.get(n)).map(now);
+            // Indices as journaled, or of the link this step's create made;
+            // either may have been deleted by a later step and re-created
+            // by that step's undo: the new one's then.
+            let known: HashMap<&IfName, u32> = b.at.iter().map(|(n, i)| (n, *i)).collect();
+            let lookup = |n: &IfName| {
+                known
+                    .get(n)
+                    .copied()
+                    .or_else(|| created_by(n, *step))
+                    .map(|i| now(&i))
+            };
             let req = match bind(&b.op, &lookup) {
                 Ok(r) => r,
                 Err(_) => {
