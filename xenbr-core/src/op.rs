@@ -223,6 +223,7 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
                 dropped.addresses.extend(r.addresses);
                 dropped.routes.extend(r.routes);
                 dropped.ports.extend(r.ports);
+                dropped.reduced.extend(r.reduced);
             }
             Err(e) => {
                 *state = before;
@@ -260,6 +261,7 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
         if let Ok(r) = trial.apply(&pin) {
             dropped.addresses.extend(r.addresses);
             dropped.routes.extend(r.routes);
+            dropped.reduced.extend(r.reduced);
             undo.push(pin);
         }
         if let Some(mac) = b.mac.filter(|m| m.is_valid_unicast()) {
@@ -284,6 +286,14 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
             .ports
             .into_iter()
             .filter(|(p, b)| before.link(p).is_some_and(|l| l.master.as_ref() == Some(b)))
+            .collect(),
+        reduced: dropped
+            .reduced
+            .into_iter()
+            .filter_map(|(now, full)| {
+                let was = before.routes.iter().find(|b| same_route(&full, b))?;
+                Some((now, was.clone()))
+            })
             .collect(),
     };
     let again: Vec<Op> = restore(again).collect();
@@ -312,10 +322,17 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
     Ok(undo)
 }
 
-/// The ops that put back what an op removed as a side effect.
+/// The ops that put back what an op removed as a side effect. An IPv6
+/// multipath route that lost hops is deleted and added whole again (adding
+/// beside it a route of its key is refused).
 fn restore(removed: Removed) -> impl Iterator<Item = Op> {
     let addresses = removed.addresses.into_iter().map(Op::AddAddress);
-    let routes = removed.routes.into_iter().map(Op::AddRoute);
+    let routes = removed.routes.into_iter().map(Op::AddRoute).chain(
+        removed
+            .reduced
+            .into_iter()
+            .flat_map(|(now, before)| [Op::DelRoute(now), Op::AddRoute(before)]),
+    );
     let ports = removed
         .ports
         .into_iter()
@@ -346,9 +363,14 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
                         stp: false,
                         forward_delay: 0,
                     });
+                    // A MAC the smallest of its ports' is the one the kernel
+                    // gives it when they come back (see `state::apply`): let
+                    // it, so that it keeps following them as it may have.
+                    let ports: Option<Vec<MacAddr>> = before.ports(name).map(|p| p.mac).collect();
+                    let chosen = ports.and_then(|v| v.into_iter().min());
                     vec![Op::CreateBridge {
                         name: name.clone(),
-                        mac: l.mac,
+                        mac: l.mac.filter(|m| Some(*m) != chosen),
                         stp: b.stp,
                         forward_delay: b.forward_delay,
                     }]

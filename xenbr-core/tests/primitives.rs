@@ -1124,3 +1124,91 @@ fn loopbacks_own_addresses_are_the_kernels() {
         },
     );
 }
+
+/// Multipath routes through eth0 and veths v0 and v2 (whose other ends
+/// v1 and v3 are up, so they have carrier).
+fn multipath_setup() -> Vec<Op> {
+    use xenbr_core::state::NextHop;
+    let hop = |gw: &str, dev: &str| NextHop {
+        gateway: Some(gw.parse().unwrap()),
+        oif: Some(n(dev)),
+        weight: 1,
+        flags: 0,
+    };
+    let multipath = |dest: &str, hops: Vec<NextHop>| {
+        let mut r = route(dest, None, "eth0", None, RT_TABLE_MAIN);
+        r.oif = None;
+        r.scope = 0;
+        r.multipath = hops;
+        Op::AddRoute(r)
+    };
+    let mut ops = Vec::new();
+    for (a, b) in [("v0", "v1"), ("v2", "v3")] {
+        ops.push(Op::CreateVeth {
+            name: n(a),
+            peer: n(b),
+        });
+        ops.extend([up(a), up(b)]);
+    }
+    ops.extend([
+        Op::AddAddress(address("v0", "10.1.1.5/24", None)),
+        multipath(
+            "10.3.0.0/16",
+            vec![hop("192.0.2.1", "eth0"), hop("10.1.1.1", "v0")],
+        ),
+        multipath(
+            "fd00:3::/64",
+            vec![
+                hop("fe80::1", "eth0"),
+                hop("fe80::2", "v0"),
+                hop("fe80::3", "v2"),
+            ],
+        ),
+        multipath(
+            "fd00:4::/64",
+            vec![hop("fe80::1", "eth0"), hop("fe80::2", "v0")],
+        ),
+    ]);
+    ops
+}
+
+/// Measured on Linux 6.18: a link going down, or losing its last IPv4
+/// address, leaves the multipath routes through it (the kernel marks the
+/// hop dead) unless all their hops are down.
+#[test]
+fn a_multipath_route_outlives_one_hop_going_down() {
+    check(
+        "multipath_down",
+        multipath_setup(),
+        Op::SetUp {
+            name: n("v0"),
+            up: false,
+        },
+    );
+    check(
+        "multipath_last_ipv4",
+        multipath_setup(),
+        Op::DelAddress(address("v0", "10.1.1.5/24", None)),
+    );
+}
+
+/// Measured on Linux 6.18: deleting a link removes an IPv4 multipath route
+/// through it whole, but only the hop through it of an IPv6 one (a set of
+/// siblings; with one hop left it shows as a plain route); so does an MTU
+/// below 1280. The undo adds the whole route back.
+#[test]
+fn an_ipv6_multipath_route_loses_only_the_hop_that_went_away() {
+    check(
+        "multipath_delete",
+        multipath_setup(),
+        Op::DeleteLink { name: n("v0") },
+    );
+    check(
+        "multipath_mtu",
+        multipath_setup(),
+        Op::SetMtu {
+            name: n("v0"),
+            mtu: 1200,
+        },
+    );
+}

@@ -355,3 +355,32 @@ fn a_name_created_twice() {
         ],
     );
 }
+
+/// A bridge that chose its MAC (all zeros: it lost its ports) gets a port
+/// and is deleted: its undo must let the kernel choose again, or the
+/// bridge keeps its port's MAC when the port goes.
+#[test]
+fn delete_a_bridge_that_chose_its_mac() {
+    let set = |port: &str, master: Option<&str>| Op::SetMaster {
+        name: n(port),
+        master: master.map(n),
+    };
+    every_step(
+        "recovery_delete_auto_mac_bridge",
+        &[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            Op::CreateVeth {
+                name: n("p"),
+                peer: n("q"),
+            },
+            set("p", Some("br1")),
+            set("p", None),
+        ],
+        &[set("p", Some("br1")), Op::DeleteLink { name: n("br1") }],
+    );
+}

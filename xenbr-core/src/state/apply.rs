@@ -2,7 +2,10 @@
 //! as the kernel would change the host for one [`Op`], including the side
 //! effects measured on Linux 6.18 that plans must account for:
 //!
-//! - taking a link down removes its IPv6 addresses and every route through it;
+//! - taking a link down removes its IPv6 addresses and every route through
+//!   it, but a multipath route only once all its hops are down (the kernel
+//!   marks a hop dead); an IPv4 multipath route goes with any of its links,
+//!   an IPv6 one (a set of siblings) loses only the hop through it;
 //! - an MTU below 1280 removes its IPv6 addresses and IPv6 routes, and IPv6
 //!   cannot be added to it;
 //! - deleting an IPv4 address removes the routes that use it as preferred
@@ -46,7 +49,7 @@
 //! compared either (see [`super::compare`]).
 
 use super::{
-    Address, BridgeInfo, Counters, Link, LinkKind, Route, Snapshot, IFA_F_SECONDARY,
+    Address, BridgeInfo, Counters, Link, LinkKind, NextHop, Route, Snapshot, IFA_F_SECONDARY,
     IFA_F_TRANSIENT,
 };
 use crate::error::{Error, Result};
@@ -66,6 +69,9 @@ pub struct Removed {
     pub routes: Vec<Route>,
     /// `(port, bridge)` for each port freed by deleting its bridge.
     pub ports: Vec<(IfName, IfName)>,
+    /// `(now, before)` for each IPv6 multipath route that lost the hops
+    /// through a link that went away, and kept the others.
+    pub reduced: Vec<(Route, Route)>,
 }
 
 /// The smallest MTU of a link that carries IPv6 (`IPV6_MIN_MTU`).
@@ -276,7 +282,7 @@ impl Snapshot {
                     removed
                         .addresses
                         .extend(self.take_addresses(|a| &a.ifname == g));
-                    removed.routes.extend(self.take_routes(|r| r.uses(g)));
+                    self.cut_routes(g, None, Cut::Gone, &mut removed);
                 }
                 // Its addresses go with it, and so do the routes preferring
                 // one as source that is no longer local anywhere, as when
@@ -346,7 +352,7 @@ impl Snapshot {
                 if *mtu < IPV6_MIN_MTU {
                     removed.addresses =
                         self.take_addresses(|a| &a.ifname == name && !a.address.is_ipv4());
-                    removed.routes = self.take_routes(|r| !r.destination.is_ipv4() && r.uses(name));
+                    self.cut_routes(name, Some(false), Cut::Gone, &mut removed);
                 }
             }
             Op::SetMaster { name, master } => {
@@ -396,7 +402,7 @@ impl Snapshot {
                         .take_addresses(|a| &a.ifname == name && !a.address.is_ipv4())
                         .into_iter()
                         .collect();
-                    removed.routes = self.take_routes(|r| r.uses(name));
+                    self.cut_routes(name, None, Cut::Down, &mut removed);
                 }
             }
             Op::AddAddress(a) => {
@@ -500,10 +506,12 @@ impl Snapshot {
                         .iter()
                         .any(|b| b.ifname == gone.ifname && b.address.is_ipv4());
                     removed.routes = self.take_routes(|r| {
-                        r.destination.is_ipv4()
-                            && (r.prefsrc.is_some_and(|p| locals.contains(&p))
-                                || (last && r.uses(&gone.ifname)))
+                        r.destination.is_ipv4() && r.prefsrc.is_some_and(|p| locals.contains(&p))
                     });
+                    // The last one takes IPv4 off the link (fib_disable_ip).
+                    if last {
+                        self.cut_routes(&gone.ifname, Some(true), Cut::Down, &mut removed);
+                    }
                 }
             }
             Op::AddRoute(r) => {
@@ -592,9 +600,7 @@ impl Snapshot {
             removed
                 .addresses
                 .extend(self.take_addresses(|a| &a.ifname == name && !a.address.is_ipv4()));
-            removed
-                .routes
-                .extend(self.take_routes(|r| !r.destination.is_ipv4() && r.uses(name)));
+            self.cut_routes(name, Some(false), Cut::Gone, removed);
         }
     }
 
@@ -707,6 +713,54 @@ impl Snapshot {
         gone.into_iter().filter(|a| !a.is_kernel_made()).collect()
     }
 
+    /// Takes from the routes through link `name` (of one family, if
+    /// `ipv4` says) what the kernel takes when it stops sending through it:
+    /// a single-path route goes; a multipath route goes when the link went
+    /// down (or lost IPv4) and all its hops are now down, or when the link
+    /// went away (deleted, or IPv6 off) for IPv4; an IPv6 multipath route
+    /// is a set of siblings and loses only the hops through a link that
+    /// went away, unless none is left.
+    fn cut_routes(&mut self, name: &IfName, ipv4: Option<bool>, how: Cut, removed: &mut Removed) {
+        let mut kept = Vec::with_capacity(self.routes.len());
+        for r in std::mem::take(&mut self.routes) {
+            if !r.uses(name) || ipv4.is_some_and(|v4| r.destination.is_ipv4() != v4) {
+                kept.push(r);
+                continue;
+            }
+            let dead = |h: &NextHop| {
+                h.oif
+                    .as_ref()
+                    .is_none_or(|o| o == name || !self.link(o).is_some_and(|l| l.up))
+            };
+            let stays = match how {
+                _ if r.multipath.is_empty() => None,
+                Cut::Down if r.multipath.iter().all(dead) => None,
+                Cut::Down => Some(r.clone()),
+                Cut::Gone if r.destination.is_ipv4() => None,
+                Cut::Gone => {
+                    let hops: Vec<NextHop> = r
+                        .multipath
+                        .iter()
+                        .filter(|h| h.oif.as_ref() != Some(name))
+                        .cloned()
+                        .collect();
+                    reduced(&r, hops)
+                }
+            };
+            match stays {
+                Some(now) => {
+                    if now != r && !r.is_kernel_made() {
+                        removed.reduced.push((now.clone(), r));
+                    }
+                    kept.push(now);
+                }
+                None if r.is_kernel_made() => {}
+                None => removed.routes.push(r),
+            }
+        }
+        self.routes = kept;
+    }
+
     fn take_routes(&mut self, pred: impl Fn(&Route) -> bool) -> Vec<Route> {
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.routes)
             .into_iter()
@@ -765,6 +819,34 @@ impl Snapshot {
                 h.oif.as_mut().map(re);
             }
         }
+    }
+}
+
+/// How a link stops carrying routes (see [`Snapshot::cut_routes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// It went down, or lost its last IPv4 address.
+    Down,
+    /// It went away, or lost IPv6.
+    Gone,
+}
+
+/// IPv6 multipath route `r` with only `hops` left: none, or one, which the
+/// kernel then shows as a plain route.
+fn reduced(r: &Route, hops: Vec<NextHop>) -> Option<Route> {
+    match hops.as_slice() {
+        [] => None,
+        [h] => Some(Route {
+            gateway: h.gateway,
+            oif: h.oif.clone(),
+            flags: r.flags | u32::from(h.flags),
+            multipath: Vec::new(),
+            ..r.clone()
+        }),
+        _ => Some(Route {
+            multipath: hops,
+            ..r.clone()
+        }),
     }
 }
 
