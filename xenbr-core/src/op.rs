@@ -213,7 +213,47 @@ impl Op {
 pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
     let mut undo = direct_inverse(state, op)?;
     let before = state.clone();
-    let removed = state.apply(op)?;
+    let mut removed = state.apply(op)?;
+    // Deleting what is left of an IPv6 multipath route that lost a hop, to
+    // add it whole again, would take the other hops when replayed for a
+    // step that never ran; replay knows a delete never ran (the link is
+    // there), but nothing tells it of an MTU below 1280.
+    if !removed.reduced.is_empty() && !matches!(op, Op::DeleteLink { .. }) {
+        let r = &removed.reduced[0].1;
+        *state = before;
+        return Err(Error::invalid(
+            op.describe(),
+            format!(
+                "it would take a hop off the IPv6 multipath route {r}, which xenbr could not \
+                 undo safely, so it will not do it"
+            ),
+        ));
+    }
+    // The ports it freed first, then the MTU of each bridge whose ports (or
+    // their MACs or MTUs) the op changes, which the kernel recomputes when
+    // it chose it (see `state::apply`), and of a deleted bridge: set back
+    // before the addresses and routes, which may need it (IPv6 does). Setting
+    // an MTU to what it is does nothing, so a bridge whose MTU the kernel
+    // chose, and which its ports brought back, keeps following them; one
+    // whose MTU was set, which the undo re-created, or which the undo of a
+    // later step that never ran set, gets it set again.
+    let ports = std::mem::take(&mut removed.ports);
+    undo.extend(restore(Removed {
+        ports,
+        ..Removed::default()
+    }));
+    let mut bridges = before.bridges_changed_by(op);
+    if let Op::DeleteLink { name } = op {
+        bridges.push(name.clone());
+    }
+    let bridges: Vec<&crate::state::Link> = bridges
+        .iter()
+        .filter_map(|n| before.link(n).filter(|l| l.kind == LinkKind::Bridge))
+        .collect();
+    undo.extend(bridges.iter().map(|b| Op::SetMtu {
+        name: b.name.clone(),
+        mtu: b.mtu,
+    }));
     undo.extend(restore(removed));
     let mut trial = state.clone();
     let mut dropped = Removed::default();
@@ -234,40 +274,14 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
             }
         }
     }
-    // The MTU and MAC of each bridge whose ports (or their MACs or MTUs)
-    // the op changes, which the kernel recomputes when it chose them (see
-    // `state::apply`), and of a deleted bridge, whose ports come back after
-    // it: set them back. Setting an MTU to what it is does nothing, and
-    // replay skips setting a MAC a link has, so a bridge whose MAC and MTU
-    // the kernel chose, and brought back with the ports, keeps following
-    // them; one whose were set, and which the undo re-created, gets them
-    // set again. The MTU first, so that what needs it (IPv6) can come back.
-    let mut bridges = before.bridges_changed_by(op);
-    if let Op::DeleteLink { name } = op {
-        bridges.push(name.clone());
-    }
-    let mut macs = Vec::new();
-    for name in bridges {
-        let Some(b) = before.link(&name).filter(|l| l.kind == LinkKind::Bridge) else {
-            continue;
-        };
-        if trial.link(&name).is_none_or(|l| l.kind != LinkKind::Bridge) {
-            continue;
-        }
-        let pin = Op::SetMtu {
-            name: name.clone(),
-            mtu: b.mtu,
-        };
-        if let Ok(r) = trial.apply(&pin) {
-            dropped.addresses.extend(r.addresses);
-            dropped.routes.extend(r.routes);
-            dropped.reduced.extend(r.reduced);
-            undo.push(pin);
-        }
-        if let Some(mac) = b.mac.filter(|m| m.is_valid_unicast()) {
-            macs.push((name, mac));
-        }
-    }
+    // Their MAC, set back last, after their ports; replay skips setting a
+    // MAC a link has, so one the kernel chose and brought back stays its
+    // choice.
+    let macs: Vec<(IfName, MacAddr)> = bridges
+        .iter()
+        .filter(|b| !b.mac_follows_ports)
+        .filter_map(|b| Some((b.name.clone(), b.mac.filter(|m| m.is_valid_unicast())?)))
+        .collect();
     // Put back each as it was before `op`.
     let again = Removed {
         addresses: dropped
@@ -323,8 +337,8 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
 }
 
 /// The ops that put back what an op removed as a side effect. An IPv6
-/// multipath route that lost hops is deleted and added whole again (adding
-/// beside it a route of its key is refused).
+/// multipath route that lost hops is deleted as it is left and added whole
+/// again (adding beside it a route of its key is refused).
 fn restore(removed: Removed) -> impl Iterator<Item = Op> {
     let addresses = removed.addresses.into_iter().map(Op::AddAddress);
     let routes = removed.routes.into_iter().map(Op::AddRoute).chain(
@@ -363,14 +377,12 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
                         stp: false,
                         forward_delay: 0,
                     });
-                    // A MAC the smallest of its ports' is the one the kernel
-                    // gives it when they come back (see `state::apply`): let
-                    // it, so that it keeps following them as it may have.
-                    let ports: Option<Vec<MacAddr>> = before.ports(name).map(|p| p.mac).collect();
-                    let chosen = ports.and_then(|v| v.into_iter().min());
+                    // A MAC the kernel's choice (see `state::apply`) is left
+                    // to it: it gives the same when the ports come back, and
+                    // the bridge keeps following them.
                     vec![Op::CreateBridge {
                         name: name.clone(),
-                        mac: l.mac.filter(|m| Some(*m) != chosen),
+                        mac: l.mac.filter(|_| !l.mac_follows_ports),
                         stp: b.stp,
                         forward_delay: b.forward_delay,
                     }]
@@ -469,6 +481,20 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
                 name: to.clone(),
                 to: name.clone(),
             }]
+        }
+        // A bridge whose MAC the model knows to be the kernel's choice
+        // follows its ports; once set it would not, and nothing undoes that.
+        // (Putting back a MAC the model computed would also set it wrongly
+        // when replayed for a step that never ran.) A bridge the plan
+        // created goes with its undo.
+        Op::SetMac { name, .. } if link(name)?.mac_follows_ports && link(name)?.index != 0 => {
+            return Err(Error::invalid(
+                op.describe(),
+                format!(
+                    "the MAC of {name} is the kernel's choice, which follows its ports and \
+                     would no longer once set: xenbr could not undo that"
+                ),
+            ))
         }
         // A link this plan created has no known MAC to go back to, and
         // needs none: undoing its creation deletes it.

@@ -1194,8 +1194,10 @@ fn a_multipath_route_outlives_one_hop_going_down() {
 
 /// Measured on Linux 6.18: deleting a link removes an IPv4 multipath route
 /// through it whole, but only the hop through it of an IPv6 one (a set of
-/// siblings; with one hop left it shows as a plain route); so does an MTU
-/// below 1280. The undo adds the whole route back.
+/// siblings; with one hop left it shows as a plain route). The undo adds
+/// the whole route back. An MTU below 1280 takes the hop too; as replaying
+/// that undo for a step that never ran would take the other hops, the
+/// model refuses it.
 #[test]
 fn an_ipv6_multipath_route_loses_only_the_hop_that_went_away() {
     check(
@@ -1203,12 +1205,119 @@ fn an_ipv6_multipath_route_loses_only_the_hop_that_went_away() {
         multipath_setup(),
         Op::DeleteLink { name: n("v0") },
     );
+    let w = world!("multipath_mtu");
+    w.host.apply(&multipath_setup()).unwrap();
+    let mut sock = w.host.socket().unwrap();
+    let before = sock.snapshot().unwrap();
+    let mtu = Op::SetMtu {
+        name: n("v0"),
+        mtu: 1200,
+    };
+    let mut model = before.clone();
+    model.apply(&mtu).unwrap();
+    assert!(Plan::build(&before, vec![mtu.clone()]).is_err());
+    w.host.apply(&[mtu]).unwrap();
+    let after = sock.snapshot().unwrap();
+    support::assert_same(&model, &after, "an MTU below 1280 takes the hop");
+    let left = after
+        .routes
+        .iter()
+        .find(|r| r.destination.to_string() == "fd00:3::/64")
+        .unwrap();
+    assert_eq!(left.multipath.len(), 2, "{left:?}");
+}
+
+/// Measured on Linux 6.18: renaming a link relabels its IPv4 addresses,
+/// cutting the new name by bytes to fit a label's suffix, which can leave
+/// half a character. The host must still be readable, with the label cut
+/// by characters as the model cuts it.
+#[test]
+fn a_label_cut_inside_a_character_is_read() {
     check(
-        "multipath_mtu",
-        multipath_setup(),
-        Op::SetMtu {
-            name: n("v0"),
-            mtu: 1200,
+        "label_cut_utf8",
+        vec![
+            bridge("a"),
+            Op::AddAddress(address("a", "192.0.2.1/24", None)),
+            Op::AddAddress(address("a", "192.0.2.2/24", Some("a:x"))),
+        ],
+        Op::Rename {
+            name: n("a"),
+            to: n("éééééééa"),
         },
     );
+}
+
+/// Measured on Linux 6.18: when an IPv4 address goes, the routes preferring
+/// it as source go only from the main table (fib_sync_down_addr); and an
+/// on-link gateway must not be a broadcast address (the prefix's).
+#[test]
+fn preferred_sources_and_on_link_gateways() {
+    let with_src = |dest: &str, table: u32| {
+        let mut r = route(dest, None, "eth0", None, table);
+        r.prefsrc = Some("192.0.2.11".parse().unwrap());
+        Op::AddRoute(r)
+    };
+    check(
+        "prefsrc_main_only",
+        vec![
+            with_src("10.1.0.0/16", RT_TABLE_MAIN),
+            with_src("10.2.0.0/16", 100),
+        ],
+        Op::DelAddress(address("eth0", "192.0.2.11/24", Some("eth0:1"))),
+    );
+    let mut r = route(
+        "10.4.0.0/16",
+        Some("198.51.100.7"),
+        "eth0",
+        None,
+        RT_TABLE_MAIN,
+    );
+    r.flags = 4;
+    refused_any(
+        "gw_onlink_broadcast",
+        vec![Op::AddAddress(address("eth0", "198.51.100.5/30", None))],
+        Op::AddRoute(r),
+    );
+}
+
+/// A bridge whose MAC is all zeros chose it (it has no ports): with a port
+/// it takes the port's; setting it then is refused, as the bridge would no
+/// longer follow its ports and nothing could undo that.
+#[test]
+fn setting_the_mac_a_bridge_chose_is_refused() {
+    let w = world!("zero_mac_set");
+    w.host
+        .apply(&[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+            Op::SetMaster {
+                name: n("eth0"),
+                master: None,
+            },
+        ])
+        .unwrap();
+    let s = w.host.socket().unwrap().snapshot().unwrap();
+    let br = s.link(&n("br1")).unwrap();
+    assert!(br.mac.unwrap().is_zero() && br.mac_follows_ports, "{br:?}");
+    let attach = Op::SetMaster {
+        name: n("eth0"),
+        master: Some(n("br1")),
+    };
+    let set = Op::SetMac {
+        name: n("br1"),
+        mac: "02:00:00:00:00:09".parse().unwrap(),
+    };
+    let plan = Plan::build(&s, vec![attach.clone()]).unwrap();
+    let eth0 = s.link(&n("eth0")).unwrap().mac;
+    assert_eq!(plan.expected.link(&n("br1")).unwrap().mac, eth0);
+    let e = Plan::build(&s, vec![attach, set]).unwrap_err();
+    assert!(e.to_string().contains("could not undo"), "{e}");
 }

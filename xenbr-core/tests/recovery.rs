@@ -384,3 +384,98 @@ fn delete_a_bridge_that_chose_its_mac() {
         &[set("p", Some("br1")), Op::DeleteLink { name: n("br1") }],
     );
 }
+
+/// Deleting one hop's link of an IPv6 multipath route leaves the other
+/// hops; the undo deletes what is left and adds the whole route, which
+/// must change nothing when the delete never ran (crash with it journaled).
+#[test]
+fn delete_a_hop_link_of_an_ipv6_multipath_route() {
+    use xenbr_core::state::NextHop;
+    let hop = |gw: &str, dev: &str| NextHop {
+        gateway: Some(gw.parse().unwrap()),
+        oif: Some(n(dev)),
+        weight: 1,
+        flags: 0,
+    };
+    let mut r = route("fd00:3::/64", None, "eth0", None, 254);
+    r.oif = None;
+    r.multipath = vec![
+        hop("fe80::1", "eth0"),
+        hop("fe80::2", "v0"),
+        hop("fe80::3", "v2"),
+    ];
+    let mut setup = Vec::new();
+    for (a, b) in [("v0", "v1"), ("v2", "v3")] {
+        setup.push(Op::CreateVeth {
+            name: n(a),
+            peer: n(b),
+        });
+        setup.extend([up(a, true), up(b, true)]);
+    }
+    setup.push(Op::AddRoute(r));
+    every_step(
+        "recovery_v6_multipath_hop",
+        &setup,
+        &[Op::DeleteLink { name: n("v0") }, up("v2", false)],
+    );
+}
+
+/// A name freed by a delete, taken by a rename, given up by another
+/// rename: when none of it ran (crash with it journaled), renaming back
+/// must not collide with the link that still has the name.
+#[test]
+fn rename_into_a_freed_name_then_away() {
+    every_step(
+        "recovery_rename_freed_name",
+        &[
+            Op::CreateVeth {
+                name: n("x"),
+                peer: n("q"),
+            },
+            bridge("b"),
+        ],
+        &[
+            Op::DeleteLink { name: n("x") },
+            Op::Rename {
+                name: n("b"),
+                to: n("q"),
+            },
+            Op::Rename {
+                name: n("q"),
+                to: n("r"),
+            },
+        ],
+    );
+}
+
+/// A bridge following its port's MTU goes below 1280 with it, losing its
+/// IPv6, and is then deleted: replaying the delete's undo when it never ran
+/// sets the bridge's MTU; the earlier steps' undo must set it back before
+/// putting the IPv6 address back.
+#[test]
+fn a_bridge_below_1280_then_deleted() {
+    every_step(
+        "recovery_bridge_mtu_then_delete",
+        &[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            up("br1", true),
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+        ],
+        &[
+            Op::AddAddress(address("br1", "2001:db8:3::1/64", None)),
+            Op::SetMtu {
+                name: n("eth0"),
+                mtu: 1279,
+            },
+            Op::DeleteLink { name: n("br1") },
+        ],
+    );
+}

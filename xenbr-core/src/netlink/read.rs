@@ -98,7 +98,13 @@ impl Socket {
                 if ty != RTM_NEWADDR {
                     return Ok(None);
                 }
-                let a = AddressMessage::parse(payload)?;
+                let a = match AddressMessage::parse(payload) {
+                    Ok(a) => a,
+                    Err(e) => match whole_labels(payload) {
+                        Some(p) => AddressMessage::parse(&p)?,
+                        None => return Err(e),
+                    },
+                };
                 Ok(name_of(a.header.index).and_then(|name| parse_address(&a, name)))
             },
         )
@@ -187,6 +193,8 @@ impl Socket {
 
 pub(super) fn resolve(r: RawLink, names: &HashMap<u32, IfName>) -> Link {
     let mut l = r.link;
+    // All zeros is only ever the kernel's choice for a bridge without ports.
+    l.mac_follows_ports = l.kind == LinkKind::Bridge && l.mac.is_some_and(|m| m.is_zero());
     l.master = r.master.and_then(|i| names.get(&i).cloned());
     if l.kind == LinkKind::Veth && !l.peer_elsewhere {
         l.peer = r.peer.and_then(|i| names.get(&i).cloned());
@@ -217,6 +225,7 @@ pub(crate) fn parse_link(payload: &[u8]) -> std::result::Result<Option<RawLink>,
         master: None,
         peer: None,
         peer_elsewhere: false,
+        mac_follows_ports: false,
         bridge: None,
         stats: Counters::default(),
     };
@@ -351,6 +360,46 @@ fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
         RouteAddress::Inet6(v) => Some(IpAddr::V6(*v)),
         _ => None,
     }
+}
+
+/// An address message with its IPv4 label made valid UTF-8, or `None` when
+/// it was. Renaming a link relabels its IPv4 addresses with the new name
+/// cut by bytes to leave room for a suffix (inetdev_changename), which can
+/// cut a character in two; the piece is dropped, as the model drops the
+/// character (see `state::apply`).
+fn whole_labels(payload: &[u8]) -> Option<Vec<u8>> {
+    const IFADDRMSG: usize = 8;
+    const IFA_LABEL: u16 = 3;
+    let mut out = payload.get(..IFADDRMSG)?.to_vec();
+    let mut rest = &payload[IFADDRMSG..];
+    let mut changed = false;
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]);
+        if len < 4 || len > rest.len() {
+            return None;
+        }
+        let padded = len.next_multiple_of(4).min(rest.len());
+        let value = &rest[4..len];
+        let text = value.split(|b| *b == 0).next().unwrap_or_default();
+        if kind == IFA_LABEL && std::str::from_utf8(text).is_err() {
+            let whole: Vec<u8> = text
+                .utf8_chunks()
+                .flat_map(|c| c.valid().as_bytes().to_vec())
+                .chain([0])
+                .collect();
+            let n = 4 + whole.len();
+            out.extend((n as u16).to_ne_bytes());
+            out.extend(kind.to_ne_bytes());
+            out.extend(&whole);
+            out.resize(out.len().next_multiple_of(4), 0);
+            changed = true;
+        } else {
+            out.extend(&rest[..padded]);
+        }
+        rest = &rest[padded..];
+    }
+    changed.then_some(out)
 }
 
 /// The indices of the links a route sends through: its output link and

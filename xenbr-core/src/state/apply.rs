@@ -141,6 +141,15 @@ pub fn same_route(a: &Route, b: &Route) -> bool {
         && a.multipath == b.multipath
 }
 
+/// True when route `r` goes with the IPv4 addresses `gone`, no longer local
+/// anywhere: it prefers one as source and is in the main table
+/// (fib_sync_down_addr looks at no other).
+fn prefers_gone(r: &Route, gone: &[IpAddr]) -> bool {
+    r.destination.is_ipv4()
+        && r.table == super::RT_TABLE_MAIN
+        && r.prefsrc.is_some_and(|p| gone.contains(&p))
+}
+
 /// True when the kernel refuses a gateway that is a local address: with
 /// `onlink` for IPv4 (fib_check_nh_v4_gw), always for IPv6 (ip6_validate_gw).
 fn local_gateway_refused(gw: IpAddr, onlink: bool) -> bool {
@@ -294,9 +303,9 @@ impl Snapshot {
                     .map(|a| a.address.addr())
                     .collect();
                 locals.retain(|l| !self.addresses.iter().any(|b| b.address.addr() == *l));
-                removed.routes.extend(self.take_routes(|r| {
-                    r.destination.is_ipv4() && r.prefsrc.is_some_and(|p| locals.contains(&p))
-                }));
+                removed
+                    .routes
+                    .extend(self.take_routes(|r| prefers_gone(r, &locals)));
                 for l in self.links.iter_mut() {
                     if let Some(m) = l.master.as_ref().filter(|m| gone.contains(m)) {
                         if !gone.contains(&l.name) {
@@ -331,6 +340,7 @@ impl Snapshot {
                     ));
                 }
                 l.mac = Some(*mac);
+                l.mac_follows_ports = false;
             }
             Op::SetMtu { name, mtu } => {
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
@@ -425,12 +435,33 @@ impl Snapshot {
                 // would refuse to add it back (see check_route): nothing
                 // that removes it could be undone.
                 let ip = a.address.addr();
-                if let Some(r) = self.routes.iter().find(|r| r.refuses_local_gateway(ip)) {
+                let mut probe = self.clone();
+                probe.addresses.push(a.clone());
+                let bcasts = probe.broadcasts();
+                let onlink_bcast = |r: &&Route| {
+                    let onlink = |g: &Option<IpAddr>, f: u32| {
+                        f & 4 != 0
+                            && g.is_some_and(|g| {
+                                bcasts.contains(&g) && !self.broadcasts().contains(&g)
+                            })
+                    };
+                    onlink(&r.gateway, r.flags)
+                        || r.multipath
+                            .iter()
+                            .any(|h| onlink(&h.gateway, u32::from(h.flags)))
+                };
+                if let Some(r) = self
+                    .routes
+                    .iter()
+                    .find(|r| r.refuses_local_gateway(ip))
+                    .or_else(|| self.routes.iter().find(onlink_bcast))
+                {
                     return Err(Error::invalid(
                         op.describe(),
                         format!(
-                            "{ip} is the gateway of route {r}, which the kernel could not add back \
-                             with {ip} local"
+                            "{} would make a gateway of route {r} local or a broadcast \
+                             address, and the kernel could not add the route back",
+                            a.address
                         ),
                     ));
                 }
@@ -505,9 +536,7 @@ impl Snapshot {
                         .addresses
                         .iter()
                         .any(|b| b.ifname == gone.ifname && b.address.is_ipv4());
-                    removed.routes = self.take_routes(|r| {
-                        r.destination.is_ipv4() && r.prefsrc.is_some_and(|p| locals.contains(&p))
-                    });
+                    removed.routes = self.take_routes(|r| prefers_gone(r, &locals));
                     // The last one takes IPv4 off the link (fib_disable_ip).
                     if last {
                         self.cut_routes(&gone.ifname, Some(true), Cut::Down, &mut removed);
@@ -563,7 +592,8 @@ impl Snapshot {
     /// the kernel recomputes its MAC and MTU if it chose them (see the
     /// module documentation). `follows` says whether its MTU followed its
     /// ports before, `macs_before` what [`Snapshot::port_macs`] was. What a
-    /// fall of its MTU below 1280 removes goes to `removed`.
+    /// fall of its MTU below 1280 removes goes to `removed`. A MAC not known
+    /// to be the kernel's choice becomes unknown.
     fn ports_changed(
         &mut self,
         name: &IfName,
@@ -578,12 +608,12 @@ impl Snapshot {
         let macs = self.port_macs(name);
         let mac = match b.mac {
             _ if macs == macs_before => b.mac,
-            // Only the kernel's choice is all zeros: compute it again.
-            Some(m) if m.is_zero() => macs
+            // The kernel's choice: compute it again.
+            _ if b.mac_follows_ports => macs
                 .iter()
                 .copied()
                 .collect::<Option<Vec<_>>>()
-                .map(|v| v.into_iter().min().unwrap_or(m)),
+                .map(|v| v.into_iter().min().unwrap_or(MacAddr([0; 6]))),
             _ => None,
         };
         // An MTU the bridge does not accept, dev_set_mtu refuses: it stays.
@@ -628,6 +658,15 @@ impl Snapshot {
                     format!("the gateway {gw} is a local address"),
                 ));
             }
+            // On-link, an IPv4 gateway must be a unicast address
+            // (inet_addr_type_dev_table): no broadcast address either.
+            if onlink && self.broadcasts().contains(&gw) {
+                return Err(kernel_errno(
+                    op,
+                    libc::EINVAL,
+                    format!("the gateway {gw} is a broadcast address"),
+                ));
+            }
             if !onlink && !link_local && !self.reaches(oif, gw, r.table) {
                 return Err(kernel_errno(
                     op,
@@ -648,6 +687,30 @@ impl Snapshot {
             ));
         }
         Ok(())
+    }
+
+    /// The IPv4 broadcast addresses the kernel has (fib_add_ifaddr): of
+    /// each address on a link that is up, the one it was given, and that of
+    /// its prefix for a primary shorter than /31.
+    fn broadcasts(&self) -> Vec<IpAddr> {
+        let mut v = Vec::new();
+        for a in self.addresses.iter().filter(|a| a.address.is_ipv4()) {
+            if !self.link(&a.ifname).is_some_and(|l| l.up) {
+                continue;
+            }
+            if let Some(b) = a.broadcast.filter(|b| !b.is_broadcast()) {
+                v.push(IpAddr::V4(b));
+            }
+            if let (false, true, IpAddr::V4(n)) = (
+                a.is_secondary(),
+                a.address.prefix() < 31,
+                a.address.network().addr(),
+            ) {
+                let host = u32::MAX >> a.address.prefix();
+                v.push(IpAddr::V4(std::net::Ipv4Addr::from(u32::from(n) | host)));
+            }
+        }
+        v
     }
 
     /// True when `gw` is inside a prefix connected through `oif`: of an
@@ -873,6 +936,7 @@ fn new_link(name: &IfName, kind: LinkKind, info_kind: &str) -> Link {
         master: None,
         peer: None,
         peer_elsewhere: false,
+        mac_follows_ports: false,
         bridge: None,
         stats: Counters::default(),
     }

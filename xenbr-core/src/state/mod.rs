@@ -95,6 +95,12 @@ pub struct Link {
     /// For a bridge: its settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<BridgeInfo>,
+    /// For a bridge: its MAC is known to be the kernel's choice (the
+    /// smallest of its ports', all zeros without ports), which follows its
+    /// ports until one is set: read as all zeros, or computed from its
+    /// ports since. Nothing in netlink says so otherwise. Never compared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mac_follows_ports: bool,
     /// Traffic counters. Never compared.
     pub stats: Counters,
 }

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::journal::BoundOp;
 use crate::names::IfName;
 use crate::netlink::{Outcome, Request, SetLink, Socket, Target};
+use crate::op::Op;
 
 /// Applies the undo of `steps` (given in the order they were journaled),
 /// newest first. Returns the errors that were not "already so"; empty means
@@ -38,7 +39,14 @@ pub(crate) fn replay(
     // replay re-created.
     let mut remap: HashMap<u32, u32> = HashMap::new();
     for (step, ops) in steps.iter().rev() {
+        // Set when the step was a delete that never ran: none of its undo
+        // applies (it would put back what is still there, and what it puts
+        // back by deleting and adding again, it would take).
+        let mut never_ran = false;
         for b in ops {
+            if never_ran {
+                continue;
+            }
             let now = |i: &u32| remap.get(i).copied().unwrap_or(*i);
             // Indices as journaled, or of the link this step's create made;
             // either may have been deleted by a later step and re-created
@@ -92,17 +100,36 @@ pub(crate) fn replay(
                     continue;
                 }
             }
+            // Renaming back a link that does not carry the name the rename
+            // gave it: the rename never ran (its segment was journaled, not
+            // sent), and the name to go back to may still be another link's
+            // that a step which never ran either would have freed.
+            if let (
+                Op::Rename { name: from, .. },
+                Request::SetLink {
+                    target: Target::Index(i),
+                    ..
+                },
+            ) = (&b.op, &req)
+            {
+                flush(sock, &mut batch, &mut errors);
+                if sock.link_index(from).ok() != Some(*i) {
+                    continue;
+                }
+            }
             let creates = matches!(req, Request::NewBridge { .. } | Request::NewVeth { .. });
             if creates && !b.at.is_empty() {
                 // The undo of a delete: if the link it deleted is still
                 // there, the delete never ran and there is nothing to
                 // re-create (a name lookup would otherwise make a duplicate
-                // when a rename before the delete never ran either).
+                // when a rename before the delete never ran either), nor
+                // anything else of the step to undo.
                 flush(sock, &mut batch, &mut errors);
                 if b.at
                     .iter()
                     .all(|(_, old)| sock.link_exists(*old).unwrap_or(false))
                 {
+                    never_ran = true;
                     continue;
                 }
             }

@@ -1329,6 +1329,7 @@ fn plain_link(index: u32, name: &IfName, kind: LinkKind, r: &LinkRecipe) -> Link
         master: None,
         peer: None,
         peer_elsewhere: false,
+        mac_follows_ports: false,
         bridge: None,
         stats: Counters::default(),
     }
@@ -1451,14 +1452,15 @@ pub fn build_host(r: &HostRecipe) -> Snapshot {
         s.bridges().map(|b| (b.name.clone(), b.mac)).collect();
     for seed in &r.setup {
         if let Some(op) = realise_valid(&s, &seen, seed) {
-            let _ = s.apply(&op);
+            let applied = s.apply(&op).is_ok();
             for (name, mac) in &macs {
                 if let Some(b) = s.link_mut(name) {
                     b.mac = *mac;
                 }
             }
-            // The kernel's prefix route for an IPv4 address on a link that is up.
-            if let Op::AddAddress(a) = &op {
+            // The kernel's prefix route for an IPv4 address on a link that
+            // is up (only when the address is there).
+            if let (true, Op::AddAddress(a)) = (applied, &op) {
                 let up = s.link(&a.ifname).is_some_and(|l| l.up);
                 if up && a.address.is_ipv4() && seed.bit && a.address.prefix() < 32 {
                     let r = Route {
