@@ -1321,3 +1321,31 @@ fn setting_the_mac_a_bridge_chose_is_refused() {
     let e = Plan::build(&s, vec![attach, set]).unwrap_err();
     assert!(e.to_string().contains("could not undo"), "{e}");
 }
+
+/// Measured on Linux 6.18: an address on loopback makes its whole prefix
+/// local (its prefix route is of type local), so an on-link gateway inside
+/// it is refused; the model refuses to add such an address under an
+/// on-link gateway, as the route could not be added back.
+#[test]
+fn a_loopback_prefix_is_all_local() {
+    let mut r = route(
+        "10.5.0.0/16",
+        Some("198.51.100.2"),
+        "eth0",
+        None,
+        RT_TABLE_MAIN,
+    );
+    r.flags = 4;
+    let on_lo = Op::AddAddress(address("lo", "198.51.100.1/24", None));
+    refused_any(
+        "gw_in_lo_prefix",
+        vec![on_lo.clone()],
+        Op::AddRoute(r.clone()),
+    );
+    let w = world!("lo_prefix_under_gw");
+    w.host.apply(&[Op::AddRoute(r.clone())]).unwrap();
+    let before = w.host.socket().unwrap().snapshot().unwrap();
+    assert!(Plan::build(&before, vec![on_lo.clone()]).is_err());
+    w.host.apply(&[on_lo, Op::DelRoute(r.clone())]).unwrap();
+    assert!(w.host.apply(&[Op::AddRoute(r)]).is_err());
+}

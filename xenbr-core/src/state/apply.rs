@@ -157,15 +157,16 @@ fn local_gateway_refused(gw: IpAddr, onlink: bool) -> bool {
 }
 
 impl Route {
-    /// True when the kernel would refuse to add this route with `ip` a
-    /// local address, as one of its gateways.
-    fn refuses_local_gateway(&self, ip: IpAddr) -> bool {
-        let single = self.gateway == Some(ip) && local_gateway_refused(ip, self.flags & 4 != 0);
-        single
-            || self
-                .multipath
-                .iter()
-                .any(|h| h.gateway == Some(ip) && local_gateway_refused(ip, h.flags & 4 != 0))
+    /// Its gateways, each with whether it is on-link.
+    fn gateways(&self) -> impl Iterator<Item = (IpAddr, bool)> + '_ {
+        self.gateway
+            .map(|g| (g, self.flags & 4 != 0))
+            .into_iter()
+            .chain(
+                self.multipath
+                    .iter()
+                    .filter_map(|h| h.gateway.map(|g| (g, h.flags & 4 != 0))),
+            )
     }
 }
 
@@ -434,28 +435,14 @@ impl Snapshot {
                 // The kernel keeps a route whose gateway becomes local, but
                 // would refuse to add it back (see check_route): nothing
                 // that removes it could be undone.
-                let ip = a.address.addr();
                 let mut probe = self.clone();
                 probe.addresses.push(a.clone());
-                let bcasts = probe.broadcasts();
-                let onlink_bcast = |r: &&Route| {
-                    let onlink = |g: &Option<IpAddr>, f: u32| {
-                        f & 4 != 0
-                            && g.is_some_and(|g| {
-                                bcasts.contains(&g) && !self.broadcasts().contains(&g)
-                            })
-                    };
-                    onlink(&r.gateway, r.flags)
-                        || r.multipath
-                            .iter()
-                            .any(|h| onlink(&h.gateway, u32::from(h.flags)))
+                let spoils = |r: &&Route| {
+                    r.gateways().any(|(g, onlink)| {
+                        probe.bad_gateway(g, onlink) && !self.bad_gateway(g, onlink)
+                    })
                 };
-                if let Some(r) = self
-                    .routes
-                    .iter()
-                    .find(|r| r.refuses_local_gateway(ip))
-                    .or_else(|| self.routes.iter().find(onlink_bcast))
-                {
+                if let Some(r) = self.routes.iter().find(spoils) {
                     return Err(Error::invalid(
                         op.describe(),
                         format!(
@@ -639,7 +626,7 @@ impl Snapshot {
     /// fib_valid_prefsrc, ip6_validate_gw).
     fn check_route(&self, op: &Op, r: &Route) -> Result<()> {
         const RTNH_F_ONLINK: u32 = 4;
-        let local = |ip: IpAddr| self.addresses.iter().any(|a| a.address.addr() == ip);
+        let local = |ip: IpAddr| self.is_local(ip);
         let hops = r
             .oif
             .iter()
@@ -651,20 +638,11 @@ impl Snapshot {
         for (oif, gw, onlink) in hops {
             let Some(gw) = gw else { continue };
             let link_local = matches!(gw, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
-            if local(gw) && local_gateway_refused(gw, onlink) {
+            if self.bad_gateway(gw, onlink) {
                 return Err(kernel_errno(
                     op,
                     libc::EINVAL,
-                    format!("the gateway {gw} is a local address"),
-                ));
-            }
-            // On-link, an IPv4 gateway must be a unicast address
-            // (inet_addr_type_dev_table): no broadcast address either.
-            if onlink && self.broadcasts().contains(&gw) {
-                return Err(kernel_errno(
-                    op,
-                    libc::EINVAL,
-                    format!("the gateway {gw} is a broadcast address"),
+                    format!("the gateway {gw} is a local or broadcast address"),
                 ));
             }
             if !onlink && !link_local && !self.reaches(oif, gw, r.table) {
@@ -687,6 +665,32 @@ impl Snapshot {
             ));
         }
         Ok(())
+    }
+
+    /// True when `ip` is a local address: one of the host's, or inside the
+    /// prefix of an IPv4 address on loopback, whose prefix route the kernel
+    /// makes of type local (fib_add_ifaddr). Loopback is the link whose MAC
+    /// is all zeros and which is no bridge.
+    fn is_local(&self, ip: IpAddr) -> bool {
+        self.addresses.iter().any(|a| {
+            a.address.addr() == ip
+                || (ip.is_ipv4()
+                    && a.address.is_ipv4()
+                    && !a.is_secondary()
+                    && a.address.contains(ip)
+                    && self.link(&a.ifname).is_some_and(|l| {
+                        l.kind != LinkKind::Bridge && l.mac.is_some_and(|m| m.is_zero())
+                    }))
+        })
+    }
+
+    /// True when the kernel refuses `gw` as a gateway for what it is: a
+    /// local address (IPv4 on-link, IPv6 always; fib_check_nh_v4_gw,
+    /// ip6_validate_gw) or, on-link, a broadcast address (an IPv4 on-link
+    /// gateway must be unicast, inet_addr_type_dev_table).
+    fn bad_gateway(&self, gw: IpAddr, onlink: bool) -> bool {
+        (local_gateway_refused(gw, onlink) && self.is_local(gw))
+            || (onlink && gw.is_ipv4() && self.broadcasts().contains(&gw))
     }
 
     /// The IPv4 broadcast addresses the kernel has (fib_add_ifaddr): of
@@ -714,8 +718,8 @@ impl Snapshot {
     }
 
     /// True when `gw` is inside a prefix connected through `oif`: of an
-    /// address there, or of a route through it without a gateway (in table
-    /// `table` or one the kernel's rules look up).
+    /// address there, or of a static route through it without a gateway (in
+    /// table `table` or one the kernel's rules look up).
     fn reaches(&self, oif: &IfName, gw: IpAddr, table: u32) -> bool {
         const IFA_F_NOPREFIXROUTE: u32 = 0x200;
         let by_address = self.addresses_of(oif).any(|a| {
@@ -726,8 +730,12 @@ impl Snapshot {
                 && IpNet::new(a.peer.unwrap_or(a.address.addr()), a.address.prefix())
                     .is_ok_and(|n| n.contains(gw))
         });
+        // Not the kernel's own prefix routes, which go with their address
+        // in the kernel and which the model does not follow: the address
+        // says it.
         let by_route = self.routes.iter().any(|r| {
-            r.oif.as_ref() == Some(oif)
+            !r.is_kernel_made()
+                && r.oif.as_ref() == Some(oif)
                 && r.gateway.is_none()
                 && r.multipath.is_empty()
                 && r.kind == 1
