@@ -1349,3 +1349,22 @@ fn a_loopback_prefix_is_all_local() {
     w.host.apply(&[on_lo, Op::DelRoute(r.clone())]).unwrap();
     assert!(w.host.apply(&[Op::AddRoute(r)]).is_err());
 }
+
+/// A link taken down and brought up again in one plan is up: the two
+/// changes go in two messages (merged into one, the down won).
+#[test]
+fn down_then_up_in_one_plan() {
+    let w = world!("down_up");
+    let mut host = w.host.host(&support::state_dir("down_up")).unwrap();
+    let ops = vec![
+        Op::SetUp {
+            name: n("eth0"),
+            up: false,
+        },
+        up("eth0"),
+    ];
+    host.transact("t", |s, _| Ok((Plan::build(s, ops.clone())?, None, ())))
+        .unwrap();
+    let s = host.snapshot().unwrap();
+    assert!(s.link(&n("eth0")).unwrap().up);
+}

@@ -78,6 +78,16 @@ impl SetLink {
             (Some(l), Some(f)) if l < f => {}
             _ => return false,
         }
+        // One message holds one value of each: down then up (positions 3
+        // and 5) is two messages.
+        let both = (self.name.is_some() && next.name.is_some())
+            || (self.mac.is_some() && next.mac.is_some())
+            || (self.mtu.is_some() && next.mtu.is_some())
+            || (self.master.is_some() && next.master.is_some())
+            || (self.up.is_some() && next.up.is_some());
+        if both {
+            return false;
+        }
         self.name = self.name.take().or(next.name.clone());
         self.mac = self.mac.or(next.mac);
         self.mtu = self.mtu.or(next.mtu);
@@ -441,6 +451,20 @@ fn route_msg(r: &Route, oif: Option<u32>, hops: &[u32]) -> RouteMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn down_then_up_is_two_messages() {
+        let mut down = SetLink {
+            up: Some(false),
+            ..Default::default()
+        };
+        let up = SetLink {
+            up: Some(true),
+            ..Default::default()
+        };
+        assert!(!down.absorb(&up));
+        assert_eq!(down.up, Some(false));
+    }
 
     #[test]
     fn absorb_follows_the_kernel_order() {
