@@ -264,6 +264,7 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
                 dropped.routes.extend(r.routes);
                 dropped.ports.extend(r.ports);
                 dropped.reduced.extend(r.reduced);
+                dropped.changed.extend(r.changed);
             }
             Err(e) => {
                 *state = before;
@@ -309,6 +310,14 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
                 Some((now, was.clone()))
             })
             .collect(),
+        changed: dropped
+            .changed
+            .into_iter()
+            .filter_map(|(now, then)| {
+                let was = before.routes.iter().find(|b| same_route(&then, b))?;
+                (was != &now).then(|| (now, was.clone()))
+            })
+            .collect(),
     };
     let again: Vec<Op> = restore(again).collect();
     for u in &again {
@@ -345,6 +354,7 @@ fn restore(removed: Removed) -> impl Iterator<Item = Op> {
         removed
             .reduced
             .into_iter()
+            .chain(removed.changed)
             .flat_map(|(now, before)| [Op::DelRoute(now), Op::AddRoute(before)]),
     );
     let ports = removed

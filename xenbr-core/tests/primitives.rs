@@ -1368,3 +1368,86 @@ fn down_then_up_in_one_plan() {
     let s = host.snapshot().unwrap();
     assert!(s.link(&n("eth0")).unwrap().up);
 }
+
+/// An IPv6 route that sends nowhere, to `dest`, of kind `kind`.
+fn reject6(dest: &str, kind: u8) -> Op {
+    let mut r = route(dest, None, "eth0", Some(100), RT_TABLE_MAIN);
+    r.oif = None;
+    r.kind = kind;
+    Op::AddRoute(r)
+}
+
+/// Measured on Linux 6.18: IPv6 routes that send nowhere (blackhole,
+/// unreachable) hang on loopback: they go when it goes down, or below an
+/// MTU of 1280.
+#[test]
+fn ipv6_reject_routes_hang_on_loopback() {
+    let setup = || vec![reject6("2001:db8:5::/48", 6), reject6("2001:db8:6::/48", 7)];
+    check(
+        "rejects_lo_down",
+        setup(),
+        Op::SetUp {
+            name: n("lo"),
+            up: false,
+        },
+    );
+    check(
+        "rejects_lo_mtu",
+        setup(),
+        Op::SetMtu {
+            name: n("lo"),
+            mtu: 1279,
+        },
+    );
+}
+
+/// Measured on Linux 6.18: an IPv6 route's `mtu` follows its link's MTU,
+/// down to it when above it, up with it when it was the link's (IPv4's
+/// does not).
+#[test]
+fn an_ipv6_routes_mtu_follows_its_link() {
+    let with_mtu = |dest: &str, mtu: u32| {
+        let mut r = route(dest, None, "eth0", None, RT_TABLE_MAIN);
+        r.metrics = vec![(2, mtu)];
+        Op::AddRoute(r)
+    };
+    let setup = || {
+        vec![
+            with_mtu("2001:db8:8::/48", 1400),
+            with_mtu("2001:db8:9::/48", 1500),
+            with_mtu("10.9.0.0/16", 1400),
+        ]
+    };
+    for (mtu, test) in [(1300, "route_mtu_down"), (9000, "route_mtu_up")] {
+        check(
+            test,
+            setup(),
+            Op::SetMtu {
+                name: n("eth0"),
+                mtu,
+            },
+        );
+    }
+}
+
+/// An address inside a loopback prefix stays local when another link's
+/// copy of it goes, and the routes preferring it as source stay.
+#[test]
+fn a_source_local_through_loopback_stays() {
+    let mut r = route("10.1.0.0/16", None, "eth0", None, RT_TABLE_MAIN);
+    r.prefsrc = Some("198.51.100.7".parse().unwrap());
+    check(
+        "prefsrc_lo_prefix",
+        vec![
+            Op::AddAddress(address("lo", "198.51.100.1/24", None)),
+            Op::CreateVeth {
+                name: n("v0"),
+                peer: n("v1"),
+            },
+            up("v0"),
+            Op::AddAddress(address("v0", "198.51.100.7/32", None)),
+            Op::AddRoute(r),
+        ],
+        Op::DeleteLink { name: n("v0") },
+    );
+}

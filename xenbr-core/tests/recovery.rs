@@ -479,3 +479,32 @@ fn a_bridge_below_1280_then_deleted() {
         ],
     );
 }
+
+/// A bridge deleted, then its former port put on another bridge: when
+/// neither ran (crash with them journaled), the second's undo frees the
+/// port, and the first's must put it back on its bridge.
+#[test]
+fn delete_a_bridge_then_move_its_port() {
+    every_step(
+        "recovery_move_port",
+        &[
+            bridge("b1"),
+            bridge("b2"),
+            Op::CreateVeth {
+                name: n("p"),
+                peer: n("q"),
+            },
+            Op::SetMaster {
+                name: n("p"),
+                master: Some(n("b1")),
+            },
+        ],
+        &[
+            Op::DeleteLink { name: n("b1") },
+            Op::SetMaster {
+                name: n("p"),
+                master: Some(n("b2")),
+            },
+        ],
+    );
+}

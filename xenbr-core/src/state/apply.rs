@@ -72,6 +72,9 @@ pub struct Removed {
     /// `(now, before)` for each IPv6 multipath route that lost the hops
     /// through a link that went away, and kept the others.
     pub reduced: Vec<(Route, Route)>,
+    /// `(now, before)` for each route the kernel changed: the `mtu` of an
+    /// IPv6 route follows its link's.
+    pub changed: Vec<(Route, Route)>,
 }
 
 /// The smallest MTU of a link that carries IPv6 (`IPV6_MIN_MTU`).
@@ -303,7 +306,7 @@ impl Snapshot {
                     .filter(|a| a.address.is_ipv4())
                     .map(|a| a.address.addr())
                     .collect();
-                locals.retain(|l| !self.addresses.iter().any(|b| b.address.addr() == *l));
+                locals.retain(|l| !self.is_local(*l));
                 removed
                     .routes
                     .extend(self.take_routes(|r| prefers_gone(r, &locals)));
@@ -357,10 +360,14 @@ impl Snapshot {
                         format!("MTU {mtu} is outside what {name} accepts ({lo} to {hi})"),
                     ));
                 }
-                l.mtu = *mtu;
+                let old = std::mem::replace(&mut l.mtu, *mtu);
+                self.follow_mtu(name, old, *mtu, &mut removed);
                 // Below 1280 a link cannot carry IPv6 (addrconf_notify): its
                 // IPv6 addresses and the IPv6 routes through it go.
                 if *mtu < IPV6_MIN_MTU {
+                    if self.is_loopback(name) {
+                        self.take_rejects(&mut removed);
+                    }
                     removed.addresses =
                         self.take_addresses(|a| &a.ifname == name && !a.address.is_ipv4());
                     self.cut_routes(name, Some(false), Cut::Gone, &mut removed);
@@ -413,6 +420,9 @@ impl Snapshot {
                         .take_addresses(|a| &a.ifname == name && !a.address.is_ipv4())
                         .into_iter()
                         .collect();
+                    if self.is_loopback(name) {
+                        self.take_rejects(&mut removed);
+                    }
                     self.cut_routes(name, None, Cut::Down, &mut removed);
                 }
             }
@@ -518,7 +528,7 @@ impl Snapshot {
                     // Routes preferring a source go when that address is no
                     // longer local anywhere (fib_del_ifaddr), not while
                     // another address, on this link or another, still has it.
-                    locals.retain(|l| !self.addresses.iter().any(|b| b.address.addr() == *l));
+                    locals.retain(|l| !self.is_local(*l));
                     let last = !self
                         .addresses
                         .iter()
@@ -613,6 +623,7 @@ impl Snapshot {
         let l = self.link_mut(name).expect("found");
         l.mac = mac;
         l.mtu = mtu;
+        self.follow_mtu(name, old_mtu, mtu, removed);
         if mtu < IPV6_MIN_MTU && old_mtu >= IPV6_MIN_MTU {
             removed
                 .addresses
@@ -665,6 +676,43 @@ impl Snapshot {
             ));
         }
         Ok(())
+    }
+
+    /// True for loopback: the link whose MAC is all zeros and which is no
+    /// bridge.
+    fn is_loopback(&self, name: &IfName) -> bool {
+        self.link(name)
+            .is_some_and(|l| l.kind != LinkKind::Bridge && l.mac.is_some_and(|m| m.is_zero()))
+    }
+
+    /// IPv6 routes that send nowhere (blackhole, unreachable, prohibit)
+    /// hang on loopback: they go when it goes down or loses IPv6.
+    fn take_rejects(&mut self, removed: &mut Removed) {
+        removed.routes.extend(self.take_routes(|r| {
+            !r.destination.is_ipv4() && matches!(r.kind, 6..=8) && r.oif.is_none()
+        }));
+    }
+
+    /// The `mtu` of the IPv6 routes through link `name` follows its MTU
+    /// going from `old` to `new` (rt6_mtu_change): down to it when above
+    /// it, up with it when it was the link's.
+    fn follow_mtu(&mut self, name: &IfName, old: u32, new: u32, removed: &mut Removed) {
+        const RTAX_MTU: u16 = 2;
+        for r in self.routes.iter_mut() {
+            if r.destination.is_ipv4() || !r.uses(name) || r.is_kernel_made() {
+                continue;
+            }
+            let Some(i) = r.metrics.iter().position(|(k, _)| *k == RTAX_MTU) else {
+                continue;
+            };
+            let m = r.metrics[i].1;
+            if !(new < m || (new > old && m == old)) {
+                continue;
+            }
+            let before = r.clone();
+            r.metrics[i].1 = new;
+            removed.changed.push((r.clone(), before));
+        }
     }
 
     /// True when `ip` is a local address: one of the host's, or inside the

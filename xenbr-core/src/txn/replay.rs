@@ -39,12 +39,14 @@ pub(crate) fn replay(
     // replay re-created.
     let mut remap: HashMap<u32, u32> = HashMap::new();
     for (step, ops) in steps.iter().rev() {
-        // Set when the step was a delete that never ran: none of its undo
-        // applies (it would put back what is still there, and what it puts
-        // back by deleting and adding again, it would take).
+        // Set when the step was a delete that never ran: what its undo
+        // puts back by deleting it and adding it again (a route that lost
+        // hops) is still whole, and deleting it would take it. The rest
+        // puts back what is there (already so) or what the undo of a later
+        // step that never ran either changed in the belief that it had.
         let mut never_ran = false;
         for b in ops {
-            if never_ran {
+            if never_ran && matches!(b.op, Op::DelRoute(_)) {
                 continue;
             }
             let now = |i: &u32| remap.get(i).copied().unwrap_or(*i);
@@ -122,8 +124,7 @@ pub(crate) fn replay(
                 // The undo of a delete: if the link it deleted is still
                 // there, the delete never ran and there is nothing to
                 // re-create (a name lookup would otherwise make a duplicate
-                // when a rename before the delete never ran either), nor
-                // anything else of the step to undo.
+                // when a rename before the delete never ran either).
                 flush(sock, &mut batch, &mut errors);
                 if b.at
                     .iter()
