@@ -508,3 +508,44 @@ fn delete_a_bridge_then_move_its_port() {
         ],
     );
 }
+
+/// A bridge that follows its ports' MTU gets a port of 1492, is renamed
+/// and gets another: recovering from a crash with none of it run must not
+/// set the bridge's MTU (replaying the undo of steps that never ran), or it
+/// stops following its ports and the plan, run at last, fails to verify.
+#[test]
+fn recovery_leaves_a_bridge_following_its_ports() {
+    every_step(
+        "recovery_bridge_keeps_following",
+        &[
+            Op::CreateBridge {
+                name: n("br"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            Op::CreateVeth {
+                name: n("x"),
+                peer: n("y"),
+            },
+            Op::SetMtu {
+                name: n("y"),
+                mtu: 1492,
+            },
+        ],
+        &[
+            Op::SetMaster {
+                name: n("y"),
+                master: Some(n("br")),
+            },
+            Op::Rename {
+                name: n("br"),
+                to: n("br2"),
+            },
+            Op::SetMaster {
+                name: n("x"),
+                master: Some(n("br2")),
+            },
+        ],
+    );
+}

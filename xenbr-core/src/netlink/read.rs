@@ -155,13 +155,19 @@ impl Socket {
     /// The MAC of the link with kernel index `index`, `None` when it has
     /// none or is gone.
     pub fn link_mac(&mut self, index: u32) -> Result<Option<MacAddr>> {
+        Ok(self.link_raw(index)?.and_then(|r| r.link.mac))
+    }
+
+    /// The link with kernel index `index` as parsed (its master and peer as
+    /// indices), `None` when it is gone.
+    pub(crate) fn link_raw(&mut self, index: u32) -> Result<Option<RawLink>> {
         let mut m = LinkMessage::default();
         m.header.index = index;
         let found = self.gets(
             vec![RouteNetlinkMessage::GetLink(m)],
             "read link",
             |ty, payload| match ty {
-                RTM_NEWLINK => Ok(parse_link(payload)?.and_then(|r| r.link.mac)),
+                RTM_NEWLINK => parse_link(payload),
                 _ => Ok(None),
             },
         )?;

@@ -39,15 +39,40 @@ pub(crate) fn replay(
     // replay re-created.
     let mut remap: HashMap<u32, u32> = HashMap::new();
     for (step, ops) in steps.iter().rev() {
-        // Set when the step was a delete that never ran: what its undo
-        // puts back by deleting it and adding it again (a route that lost
-        // hops) is still whole, and deleting it would take it. The rest
+        // The links of a delete that never ran, which are still there as
+        // they were: what its undo sets on them, it would set to what the
+        // model says they had (which a step before that never ran either
+        // may have changed), and what it puts back by deleting it and
+        // adding it again (a route that lost hops) is still whole. The rest
         // puts back what is there (already so) or what the undo of a later
-        // step that never ran either changed in the belief that it had.
-        let mut never_ran = false;
-        for b in ops {
-            if never_ran && matches!(b.op, Op::DelRoute(_)) {
+        // step that never ran either changed in the belief that it had
+        // (a port freed from the deleted bridge).
+        let mut never_ran: Option<Vec<IfName>> = None;
+        // A step's undo begins with the inverse of its own change: when the
+        // kernel already shows what that sets back, the step never took
+        // effect (its segment was journaled, not sent), nor did anything it
+        // causes; its undo would only change what it did not (setting a
+        // bridge's MTU or MAC makes the bridge stop following its ports).
+        if let Some(first) = ops.first() {
+            flush(sock, &mut batch, &mut errors);
+            if already_shown(sock, first, &|n| {
+                first
+                    .at
+                    .iter()
+                    .find(|(m, _)| m == n)
+                    .map(|(_, i)| *i)
+                    .or_else(|| created_by(n, *step))
+                    .map(|i| remap.get(&i).copied().unwrap_or(i))
+            }) {
                 continue;
+            }
+        }
+        for b in ops {
+            if let Some(kept) = &never_ran {
+                let own = b.op.subject().is_some_and(|n| kept.contains(n));
+                if own || matches!(b.op, Op::DelRoute(_)) {
+                    continue;
+                }
             }
             let now = |i: &u32| remap.get(i).copied().unwrap_or(*i);
             // Indices as journaled, or of the link this step's create made;
@@ -130,7 +155,7 @@ pub(crate) fn replay(
                     .iter()
                     .all(|(_, old)| sock.link_exists(*old).unwrap_or(false))
                 {
-                    never_ran = true;
+                    never_ran = Some(b.at.iter().map(|(n, _)| n.clone()).collect());
                     continue;
                 }
             }
@@ -149,6 +174,32 @@ pub(crate) fn replay(
     }
     flush(sock, &mut batch, &mut errors);
     errors
+}
+
+/// True when the kernel already shows what `b`, a change of one link's
+/// master, MTU, MAC or state, sets: the link is there, bound, and has it.
+fn already_shown(
+    sock: &mut Socket,
+    b: &BoundOp,
+    index_of: &dyn Fn(&IfName) -> Option<u32>,
+) -> bool {
+    let Ok(Request::SetLink {
+        target: Target::Index(i),
+        set,
+    }) = bind(&b.op, index_of)
+    else {
+        return false;
+    };
+    if set.name.is_some() {
+        return false;
+    }
+    let Ok(Some(now)) = sock.link_raw(i) else {
+        return false;
+    };
+    set.master.is_none_or(|m| now.master.unwrap_or(0) == m)
+        && set.mtu.is_none_or(|m| now.link.mtu == m)
+        && set.mac.is_none_or(|m| now.link.mac == Some(m))
+        && set.up.is_none_or(|u| now.link.up == u)
 }
 
 /// Sends the pending undo requests as one pipelined batch, continuing past
