@@ -421,10 +421,17 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
                         mac,
                     });
                 }
-                ops.push(Op::SetMtu {
-                    name: end.name.clone(),
-                    mtu: end.mtu,
-                });
+                // A bridge that follows its ports' MTU, as far as the model
+                // can tell, is left to: setting its MTU would make it stop.
+                let follows = end.kind == LinkKind::Bridge
+                    && !end.mtu_set
+                    && before.auto_mtu(&end.name) == Some(end.mtu);
+                if !follows {
+                    ops.push(Op::SetMtu {
+                        name: end.name.clone(),
+                        mtu: end.mtu,
+                    });
+                }
                 if end.master.is_some() {
                     ops.push(Op::SetMaster {
                         name: end.name.clone(),

@@ -1102,18 +1102,16 @@ fn a_blackhole_route_has_no_link() {
     }
 }
 
-/// Measured on Linux 6.18: loopback's ::1/128 (`proto kernel_lo`) is the
-/// kernel's: it goes when loopback goes down and is put there again when it
-/// comes up. (127.0.0.1/8 comes without a protocol, and stays when
-/// loopback goes down, as IPv4 addresses do.)
+/// Measured on Linux 6.18: loopback's ::1/128 (`proto kernel_lo`) and
+/// 127.0.0.1/8 (no protocol) are the kernel's: ::1 goes when loopback goes
+/// down, and both are put there again when it comes up.
 #[test]
 fn loopbacks_own_addresses_are_the_kernels() {
     let w = world!("lo_own");
     let s = w.host.socket().unwrap().snapshot().unwrap();
     let lo = n("lo");
     let own: Vec<_> = s.addresses_of(&lo).filter(|a| a.is_kernel_made()).collect();
-    assert_eq!(own.len(), 1, "{own:?}");
-    assert_eq!(own[0].address.to_string(), "::1/128");
+    assert_eq!(own.len(), 2, "{own:?}");
     drop(w);
     check(
         "lo_down",
@@ -1450,4 +1448,58 @@ fn a_source_local_through_loopback_stays() {
         ],
         Op::DeleteLink { name: n("v0") },
     );
+}
+
+/// A bridge whose MTU a plan set keeps it when its ports change, even when
+/// their smallest comes to equal it (the kernel keeps an MTU that was set;
+/// the model knows this one was).
+#[test]
+fn a_bridge_mtu_set_by_the_plan_is_kept() {
+    let w = world!("bridge_mtu_set_kept");
+    w.host
+        .apply(&[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+        ])
+        .unwrap();
+    let mut host = w
+        .host
+        .host(&support::state_dir("bridge_mtu_set_kept"))
+        .unwrap();
+    let mtu = |name: &str, mtu| Op::SetMtu { name: n(name), mtu };
+    let ops = vec![mtu("br1", 1400), mtu("eth0", 1400), mtu("eth0", 1300)];
+    host.transact("t", |s, _| Ok((Plan::build(s, ops.clone())?, None, ())))
+        .unwrap();
+    assert_eq!(host.snapshot().unwrap().link(&n("br1")).unwrap().mtu, 1400);
+}
+
+/// Measured on Linux 6.18: loopback gets 127.0.0.1/8 back each time it
+/// comes up (with no protocol); it is the kernel's, like ::1.
+#[test]
+fn loopback_gets_127_0_0_1_back() {
+    let w = world!("lo_127");
+    let mut host = w.host.host(&support::state_dir("lo_127")).unwrap();
+    let lo = address("lo", "127.0.0.1/8", None);
+    let ops = vec![
+        Op::DelAddress(lo),
+        Op::SetUp {
+            name: n("lo"),
+            up: false,
+        },
+        up("lo"),
+    ];
+    host.transact("t", |s, _| Ok((Plan::build(s, ops.clone())?, None, ())))
+        .unwrap();
+    let s = host.snapshot().unwrap();
+    let lo = n("lo");
+    let back = s.addresses_of(&lo).find(|a| a.address.is_ipv4()).unwrap();
+    assert!(back.is_kernel_made(), "{back:?}");
 }

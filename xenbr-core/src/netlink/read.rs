@@ -232,6 +232,7 @@ pub(crate) fn parse_link(payload: &[u8]) -> std::result::Result<Option<RawLink>,
         peer: None,
         peer_elsewhere: false,
         mac_follows_ports: false,
+        mtu_set: false,
         bridge: None,
         stats: Counters::default(),
     };

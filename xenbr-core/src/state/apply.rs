@@ -40,9 +40,11 @@
 //! - likewise a bridge whose MTU was never set takes the smallest of its
 //!   ports' MTUs, 1500 when it has none (`br_mtu_auto_adjust`), and below
 //!   1280 loses its IPv6 addresses and routes. Such a bridge's MTU always is
-//!   that value, so one whose MTU is that value is taken to follow its ports
-//!   (one set to exactly that is mispredicted, which verification catches;
-//!   undoing a predicted loss that did not happen only meets "exists").
+//!   that value, so one whose MTU is that value is taken to follow its ports,
+//!   unless a plan set it (`Link::mtu_set`); one read from the kernel whose
+//!   MTU was set to exactly that is mispredicted, which verification
+//!   catches (undoing a predicted loss that did not happen only meets
+//!   "exists"). Nothing in netlink tells them apart.
 //!
 //! What the kernel derives on its own (`proto kernel` routes, link-local
 //! addresses, a bridge's automatic MAC and MTU) is not modelled: it is not
@@ -192,7 +194,7 @@ impl Snapshot {
             .map(|b| {
                 let auto = self
                     .link(&b)
-                    .is_some_and(|l| Some(l.mtu) == self.auto_mtu(&b));
+                    .is_some_and(|l| !l.mtu_set && Some(l.mtu) == self.auto_mtu(&b));
                 let macs = self.port_macs(&b);
                 (b, auto, macs)
             })
@@ -236,7 +238,7 @@ impl Snapshot {
     /// The MTU the kernel gives bridge `name` when it chose it: the smallest
     /// of its ports', 1500 without ports (`br_mtu_min`); `None` when it is
     /// no bridge.
-    fn auto_mtu(&self, name: &IfName) -> Option<u32> {
+    pub(crate) fn auto_mtu(&self, name: &IfName) -> Option<u32> {
         self.link(name).filter(|l| l.kind == LinkKind::Bridge)?;
         Some(self.ports(name).map(|p| p.mtu).min().unwrap_or(1500))
     }
@@ -361,6 +363,8 @@ impl Snapshot {
                     ));
                 }
                 let old = std::mem::replace(&mut l.mtu, *mtu);
+                // Setting it to what it is does not count (dev_set_mtu).
+                l.mtu_set |= l.kind == LinkKind::Bridge && old != *mtu;
                 self.follow_mtu(name, old, *mtu, &mut removed);
                 // Below 1280 a link cannot carry IPv6 (addrconf_notify): its
                 // IPv6 addresses and the IPv6 routes through it go.
@@ -993,6 +997,7 @@ fn new_link(name: &IfName, kind: LinkKind, info_kind: &str) -> Link {
         peer: None,
         peer_elsewhere: false,
         mac_follows_ports: false,
+        mtu_set: false,
         bridge: None,
         stats: Counters::default(),
     }

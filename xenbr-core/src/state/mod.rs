@@ -101,6 +101,13 @@ pub struct Link {
     /// ports since. Nothing in netlink says so otherwise. Never compared.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mac_follows_ports: bool,
+    /// For a bridge: its MTU is known to have been set (by an op of the
+    /// plan), so the kernel keeps it whatever its ports. Nothing in netlink
+    /// says so: for a bridge read from the kernel this is false, and the
+    /// model takes one whose MTU is its ports' smallest to follow them.
+    /// Never compared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mtu_set: bool,
     /// Traffic counters. Never compared.
     pub stats: Counters,
 }
@@ -238,10 +245,15 @@ impl Route {
 impl Address {
     /// True when the kernel generated this address itself and will generate
     /// it again: an IPv6 link-local on the link that carries the MAC, and
-    /// loopback's ::1/128, which goes each time loopback goes down and comes
-    /// back each time it comes up.
+    /// loopback's ::1/128, which goes each time loopback goes down, and
+    /// 127.0.0.1/8, and which both come back each time it comes up (Linux
+    /// 6.18 gives the second no protocol: it is known by its value).
     pub fn is_kernel_made(&self) -> bool {
-        matches!(self.proto, Some(IFAPROT_KERNEL_LL | IFAPROT_KERNEL_LO))
+        let loopback4 = self.scope == 254
+            && self.address.prefix() == 8
+            && self.address.addr() == IpAddr::V4(Ipv4Addr::LOCALHOST);
+        loopback4
+            || matches!(self.proto, Some(IFAPROT_KERNEL_LL | IFAPROT_KERNEL_LO))
             || (self.proto.is_none()
                 && matches!(self.address.addr(), IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80))
     }

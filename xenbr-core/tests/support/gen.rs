@@ -1330,6 +1330,7 @@ fn plain_link(index: u32, name: &IfName, kind: LinkKind, r: &LinkRecipe) -> Link
         peer: None,
         peer_elsewhere: false,
         mac_follows_ports: false,
+        mtu_set: false,
         bridge: None,
         stats: Counters::default(),
     }
@@ -1606,12 +1607,17 @@ impl KernelLink {
                 });
             }
         };
-        // A bridge's MAC is given at creation, or left to the kernel.
-        let mac = match self.shape {
-            KernelShape::Bridge { .. } => None,
-            _ => self.mac,
+        // A bridge's MAC is given at creation, or left to the kernel. Its
+        // MTU is left to the kernel (it follows its ports): the kernel keeps
+        // one that was set, and nothing in netlink says whether it was, so
+        // for a set MTU that equals its ports' smallest the model can only
+        // guess (it takes such a bridge to follow them; verification
+        // catches the other case). Plans still set bridges' MTUs.
+        let (mac, mtu) = match self.shape {
+            KernelShape::Bridge { .. } => (None, None),
+            _ => (self.mac, self.mtu),
         };
-        set(name, mac, self.mtu, self.up);
+        set(name, mac, mtu, self.up);
         if let Some(p) = peer {
             set(p, self.peer_mac, self.peer_mtu, self.peer_up);
         }
