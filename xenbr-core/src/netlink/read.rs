@@ -72,6 +72,22 @@ impl Socket {
         Ok(Snapshot::new(links, addresses, routes))
     }
 
+    /// Every link of this namespace as parsed, indices unresolved (one
+    /// `RTM_GETLINK` dump, `ip link show`).
+    pub(crate) fn raw_links(&mut self) -> Result<Vec<RawLink>> {
+        let links = self.dump(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            "links",
+        )?;
+        Ok(links
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => parse_link(&l),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// The kernel index of the link called `name` (one `RTM_GETLINK`, as
     /// `ip link show dev NAME` does).
     pub fn link_index(&mut self, name: &IfName) -> Result<u32> {

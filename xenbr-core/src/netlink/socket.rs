@@ -27,7 +27,7 @@ const TX_DATAGRAM: usize = 32 * 1024;
 /// How often a dump is restarted when the kernel says it was interrupted.
 const DUMP_RETRIES: usize = 8;
 /// What we ask for `SO_RCVBUF`: room for the ACKs of a whole datagram.
-const RCVBUF_WANTED: usize = 4 << 20;
+pub(crate) const RCVBUF_WANTED: usize = 4 << 20;
 
 /// A message as it arrived: header fields and the raw payload.
 pub(crate) struct Incoming<'a> {
@@ -168,26 +168,7 @@ impl Socket {
 
     /// Splits the first `len` bytes of the buffer into messages.
     fn messages(&self, len: usize, op: &str) -> Result<Vec<Incoming<'_>>> {
-        let mut out = Vec::new();
-        let mut buf = &self.rx[..len];
-        while buf.len() >= 16 {
-            let mlen = u32::from_ne_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
-            if mlen < 16 || mlen > buf.len() {
-                return Err(Error::internal(
-                    op,
-                    format!("malformed netlink message of length {mlen}"),
-                ));
-            }
-            out.push(Incoming {
-                ty: u16::from_ne_bytes(buf[4..6].try_into().expect("2 bytes")),
-                flags: u16::from_ne_bytes(buf[6..8].try_into().expect("2 bytes")),
-                seq: u32::from_ne_bytes(buf[8..12].try_into().expect("4 bytes")),
-                payload: &buf[16..mlen],
-            });
-            let step = (mlen + 3) & !3;
-            buf = &buf[step.min(buf.len())..];
-        }
-        Ok(out)
+        split(&self.rx[..len], op)
     }
 
     /// Runs a dump request (`NLM_F_DUMP`) and returns its messages. Checks
@@ -361,7 +342,32 @@ impl Socket {
     }
 }
 
-fn header_of(m: &Incoming<'_>) -> NetlinkHeader {
+/// Splits a received datagram into its messages, checking every length.
+pub(crate) fn split<'a>(datagram: &'a [u8], op: &str) -> Result<Vec<Incoming<'a>>> {
+    let mut out = Vec::new();
+    let mut buf = datagram;
+    while buf.len() >= 16 {
+        let mlen = u32::from_ne_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
+        if mlen < 16 || mlen > buf.len() {
+            return Err(Error::internal(
+                op,
+                format!("malformed netlink message of length {mlen}"),
+            ));
+        }
+        out.push(Incoming {
+            ty: u16::from_ne_bytes(buf[4..6].try_into().expect("2 bytes")),
+            flags: u16::from_ne_bytes(buf[6..8].try_into().expect("2 bytes")),
+            seq: u32::from_ne_bytes(buf[8..12].try_into().expect("4 bytes")),
+            payload: &buf[16..mlen],
+        });
+        let step = (mlen + 3) & !3;
+        buf = &buf[step.min(buf.len())..];
+    }
+    Ok(out)
+}
+
+/// The header of a message as it arrived, for the parsers of netlink-packet-route.
+pub(crate) fn header_of(m: &Incoming<'_>) -> NetlinkHeader {
     let mut h = NetlinkHeader::default();
     h.message_type = m.ty;
     h.flags = m.flags;
@@ -370,7 +376,7 @@ fn header_of(m: &Incoming<'_>) -> NetlinkHeader {
     h
 }
 
-fn setsockopt_int(fd: i32, opt: libc::c_int, value: libc::c_int) -> std::io::Result<()> {
+pub(crate) fn setsockopt_int(fd: i32, opt: libc::c_int, value: libc::c_int) -> std::io::Result<()> {
     // SAFETY: a plain int option on a valid socket.
     let r = unsafe {
         libc::setsockopt(
