@@ -2,7 +2,8 @@
 //! xend, or udev) hands `vif-bridge` and `network-bridge` in arguments and
 //! environment into requests, without I/O. It also owns the XenStore side of
 //! `vif-bridge`: the backend keys it reads and the status it writes. Running
-//! them is the host's job (`Host::vif_bridge`, `Host::network_bridge`).
+//! them is [`Host::vif_bridge`](crate::Host::vif_bridge) and
+//! [`Host::network_bridge`](crate::Host::network_bridge).
 //!
 //! # `vif-bridge`
 //!
