@@ -448,14 +448,11 @@ impl VifBridgeCall {
             )));
         }
         let (dev_var, hint) = match type_if {
-            IfType::Vif => ("vif", "the backend interface, vif<domid>.<devid>"),
-            IfType::Tap => ("INTERFACE", "the tap, vif<domid>.<devid>-emu"),
+            IfType::Vif => ("vif", "the backend interface (vif<domid>.<devid>)"),
+            IfType::Tap => ("INTERFACE", "the tap (vif<domid>.<devid>-emu)"),
         };
         let dev = var(&args, env, dev_var).ok_or_else(|| {
-            Error::invalid(
-                &op,
-                format!("{dev_var} is not set: the toolstack passes {hint} in it"),
-            )
+            Error::invalid(&op, format!("${dev_var} is not set: it should name {hint}"))
         })?;
         let dev = IfName::new(&dev).map_err(|e| Error::invalid(&op, format!("{dev_var}: {e}")))?;
         let backend = match (var(&args, env, "XENBUS_PATH"), type_if) {
@@ -468,7 +465,7 @@ impl VifBridgeCall {
                         Error::invalid(
                             &op,
                             format!(
-                            "XENBUS_PATH is not set and {dev} is not named vif<domid>.<devid>-emu"
+                            "$XENBUS_PATH is not set and {dev} is not named vif<domid>.<devid>-emu"
                         ),
                         )
                     })?
@@ -476,7 +473,7 @@ impl VifBridgeCall {
             (None, IfType::Vif) => {
                 return Err(Error::invalid(
                     &op,
-                    "XENBUS_PATH is not set: the toolstack passes the backend directory in it",
+                    "$XENBUS_PATH is not set: it should name the backend directory (backend/vif/DOMID/DEVID)",
                 ))
             }
         };
@@ -521,6 +518,18 @@ impl VifBridgeCall {
         })
     }
 
+    /// Connects to xenstored at its usual place ([`XenStore::open`]) as this
+    /// call needs it: `online` and `add` cannot go without (its error says
+    /// where it looked); `offline` and `remove` can, so for them `None` when
+    /// nothing listens.
+    pub fn connect(&self) -> Result<Option<XenStore>> {
+        if self.action.attaches() {
+            XenStore::open().map(Some)
+        } else {
+            xenstore_if_running()
+        }
+    }
+
     /// What the caller should know about keys that xenbr reads and does not
     /// act on.
     pub fn notes(&self, e: &BackendEntries) -> Vec<String> {
@@ -531,6 +540,17 @@ impl VifBridgeCall {
             ));
         }
         notes
+    }
+}
+
+/// Connects to xenstored at its usual place ([`XenStore::open`]) when it
+/// runs there: `None` when nothing listens (a host without Xen, or with
+/// xenstored down), any other failure an error.
+pub fn xenstore_if_running() -> Result<Option<XenStore>> {
+    match XenStore::open() {
+        Ok(xs) => Ok(Some(xs)),
+        Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
