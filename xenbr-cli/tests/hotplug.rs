@@ -258,6 +258,19 @@ fn network_bridge_as_xend_ran_it() {
     assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
 }
 
+/// Kills a child still running when dropped: a failing test leaves no
+/// `xenbr watch` behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[test]
 fn watch_stops_cleanly_on_sigterm_and_sigint() {
     let t = "cli_watch_signals";
@@ -269,16 +282,19 @@ fn watch_stops_cleanly_on_sigterm_and_sigint() {
     host.start(&StartRequest::default()).unwrap();
     let env = [("XENSTORED_PATH", "/nonexistent/xenstored")];
     for (round, signal) in [(0u32, libc::SIGTERM), (1, libc::SIGINT)] {
-        let mut child = command(
-            Path::new(env!("CARGO_BIN_EXE_xenbr")),
-            &["--state-dir", state.to_str().unwrap(), "watch"],
-            &env,
-            &w.host,
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        let mut child = KillOnDrop(
+            command(
+                Path::new(env!("CARGO_BIN_EXE_xenbr")),
+                &["--state-dir", state.to_str().unwrap(), "watch"],
+                &env,
+                &w.host,
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        );
+        let child = &mut child.0;
         let names: Vec<IfName> = (1..=5)
             .map(|i| n(&format!("vif{}.0", round * 10 + i)))
             .collect();

@@ -318,6 +318,7 @@ fn watch_reads_backend_directories_and_reports_to_them() {
     };
     let dir = host.state_dir().path().to_path_buf();
     std::thread::scope(|s| {
+        let _stop = support::StopOnDrop(stopper.clone());
         let mut watcher = ns.host(&dir).unwrap();
         let (reports, opts, xs) = (&reports, &opts, &mut xs);
         let watching = s.spawn(move || {

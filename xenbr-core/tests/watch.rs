@@ -56,6 +56,7 @@ fn a_burst_of_fifty_is_on_the_bridge_within_a_second_and_leaves_no_trace() {
     let names = taps(50, 1);
 
     std::thread::scope(|s| {
+        let _stop = support::StopOnDrop(stopper.clone());
         let mut watcher = w.host.host(&dir).unwrap();
         let reports = &reports;
         let watching = s.spawn(move || {
@@ -83,6 +84,27 @@ fn a_burst_of_fifty_is_on_the_bridge_within_a_second_and_leaves_no_trace() {
             "watch_burst: all 50 on xenbr0 {:?} after the last was created",
             last_created.elapsed()
         );
+        // The kernel shows a batch before its transaction has verified and
+        // committed it; removing the interfaces in between would make the
+        // watch report them vanished, not forgotten. Wait for the commits.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let attached = reports
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| matches!(r, WatchReport::Attached { .. }))
+                .count();
+            if attached == names.len() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{attached} of 50 reported attached; reports: {:?}",
+                reports.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
 
         let gone: Vec<Op> = names
             .iter()
@@ -100,7 +122,11 @@ fn a_burst_of_fifty_is_on_the_bridge_within_a_second_and_leaves_no_trace() {
             if forgotten == names.len() {
                 break;
             }
-            assert!(Instant::now() < deadline, "{forgotten} of 50 forgotten");
+            assert!(
+                Instant::now() < deadline,
+                "{forgotten} of 50 forgotten; reports: {:?}",
+                reports.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
         stopper.stop();
@@ -178,7 +204,7 @@ fn a_batch_goes_on_without_a_vanished_or_refused_interface() {
     w.host.create_taps(&names).unwrap();
     let mut reqs: Vec<VifRequest> = names.iter().cloned().map(VifRequest::new).collect();
     reqs.insert(5, VifRequest::new(n("vif999.0")));
-    let out = host.vif_online_best_effort(&reqs).unwrap();
+    let out = host.vif_online_best_effort(&reqs);
     assert_eq!(out.attached.len(), 10);
     assert_eq!(out.vanished, vec![n("vif999.0")]);
     assert!(out.failed.is_empty());
@@ -190,7 +216,7 @@ fn a_batch_goes_on_without_a_vanished_or_refused_interface() {
     w.host.create_taps(&more).unwrap();
     let mut reqs: Vec<VifRequest> = more.iter().cloned().map(VifRequest::new).collect();
     reqs[2].bridge = Some(n("nosuchbr"));
-    let out = host.vif_online_best_effort(&reqs).unwrap();
+    let out = host.vif_online_best_effort(&reqs);
     assert_eq!(out.attached.len(), 3);
     assert_eq!(out.failed.len(), 1);
     assert_eq!(out.failed[0].0, more[2]);

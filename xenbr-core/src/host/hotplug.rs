@@ -255,48 +255,51 @@ impl Host {
     /// letting one of them hold up the others: the whole batch first; if
     /// that fails, again without the interfaces that have vanished; if it
     /// still fails, one at a time. Each transaction is all or nothing, so an
-    /// interface that fails leaves no change behind.
-    pub fn vif_online_best_effort(&mut self, reqs: &[VifRequest]) -> Result<BatchOutcome> {
+    /// interface that fails leaves no change behind. Never fails as a whole:
+    /// every interface ends up attached, unchanged, vanished or failed.
+    pub fn vif_online_best_effort(&mut self, reqs: &[VifRequest]) -> BatchOutcome {
         let mut out = BatchOutcome::default();
         let mut pending: Vec<VifRequest> = reqs.to_vec();
         let mut retried = false;
         while !pending.is_empty() {
             out.attempts += 1;
-            match self.vif_online(&pending) {
+            let e = match self.vif_online(&pending) {
                 Ok(o) => {
                     out.merge(&pending, o);
-                    return Ok(out);
+                    break;
                 }
-                Err(e) if pending.len() == 1 => {
-                    let r = pending.remove(0);
-                    if self.snapshot()?.has_link(&r.name) {
-                        out.failed.push((r.name, e));
-                    } else {
-                        out.vanished.push(r.name);
-                    }
+                Err(e) => e,
+            };
+            // Which interfaces are gone? When even that cannot be read,
+            // assume none is, and let each fail on its own.
+            let snap = self.snapshot().ok();
+            let gone = |r: &VifRequest| snap.as_ref().is_some_and(|s| !s.has_link(&r.name));
+            if pending.len() == 1 {
+                let r = pending.remove(0);
+                if gone(&r) {
+                    out.vanished.push(r.name);
+                } else {
+                    out.failed.push((r.name, e));
                 }
-                Err(_) => {
-                    let snap = self.snapshot()?;
-                    let (here, gone): (Vec<_>, Vec<_>) =
-                        pending.into_iter().partition(|r| snap.has_link(&r.name));
-                    out.vanished.extend(gone.iter().map(|r| r.name.clone()));
-                    pending = here;
-                    if gone.is_empty() || retried {
-                        // Not (only) vanished interfaces: one at a time.
-                        for r in std::mem::take(&mut pending) {
-                            let one = self.vif_online_best_effort(std::slice::from_ref(&r))?;
-                            out.attempts += one.attempts;
-                            out.attached.extend(one.attached);
-                            out.unchanged.extend(one.unchanged);
-                            out.vanished.extend(one.vanished);
-                            out.failed.extend(one.failed);
-                        }
-                    }
-                    retried = true;
+                break;
+            }
+            let (vanished, here): (Vec<_>, Vec<_>) = pending.into_iter().partition(|r| gone(r));
+            out.vanished.extend(vanished.iter().map(|r| r.name.clone()));
+            pending = here;
+            if vanished.is_empty() || retried {
+                // Not (only) vanished interfaces: one at a time.
+                for r in std::mem::take(&mut pending) {
+                    let one = self.vif_online_best_effort(std::slice::from_ref(&r));
+                    out.attempts += one.attempts;
+                    out.attached.extend(one.attached);
+                    out.unchanged.extend(one.unchanged);
+                    out.vanished.extend(one.vanished);
+                    out.failed.extend(one.failed);
                 }
             }
+            retried = true;
         }
-        Ok(out)
+        out
     }
 }
 

@@ -296,9 +296,9 @@ impl Watch<'_> {
     }
 
     /// Attaches the pending interfaces.
-    fn flush(&mut self, host: &mut Host) -> Result<()> {
+    fn flush(&mut self, host: &mut Host) {
         if self.pending.is_empty() {
-            return Ok(());
+            return;
         }
         let started = Instant::now();
         let batch = std::mem::take(&mut self.pending);
@@ -311,9 +311,9 @@ impl Watch<'_> {
             }
         }
         if reqs.is_empty() {
-            return Ok(());
+            return;
         }
-        let out = host.vif_online_best_effort(&reqs)?;
+        let out = host.vif_online_best_effort(&reqs);
         for (asked, now, bridge) in out.attached {
             let (index, backend) = meta.remove(&asked).unwrap_or((0, None));
             self.tracked.insert(index, now.clone());
@@ -358,7 +358,6 @@ impl Watch<'_> {
             attempts: out.attempts,
             micros: started.elapsed().as_micros().min(u64::MAX as u128) as u64,
         });
-        Ok(())
     }
 }
 
@@ -399,7 +398,7 @@ impl Host {
             for l in &snap.links {
                 w.consider(l.index, &l.name, l.kind, l.master.is_some());
             }
-            w.flush(self)?;
+            w.flush(self);
         }
         while let Some(first) = block_on(events.next()) {
             let mut failure = None;
@@ -433,7 +432,7 @@ impl Host {
                     }
                 }
             }
-            w.flush(self)?;
+            w.flush(self);
             if let Some(e) = failure {
                 return Err(e);
             }
