@@ -401,6 +401,95 @@ macro_rules! serde_via_text {
 }
 serde_via_text!(IfName, MacAddr, Mtu, IpNet);
 
+/// A shell-style pattern for interface names, as `xenbr watch --pattern`
+/// takes it: `*` matches any run of characters (none too), `?` exactly one,
+/// every other character itself. `vif*.*` matches `vif5.0` and
+/// `vif5.0-emu`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct NamePattern(String);
+
+impl NamePattern {
+    /// Checks `s`: 1 to 64 bytes, none of them `/`, `:`, white space or a
+    /// control character (no interface name has them).
+    pub fn new(s: &str) -> Result<Self, ValueError> {
+        const WHAT: &str = "name pattern";
+        if s.is_empty() || s.len() > 64 {
+            return refuse(WHAT, s, "it must be 1 to 64 bytes long");
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| matches!(c, '/' | ':') || c.is_whitespace() || c.is_control())
+        {
+            return refuse(
+                WHAT,
+                s,
+                format!("it contains {c:?}, which no interface name has"),
+            );
+        }
+        Ok(NamePattern(s.to_string()))
+    }
+
+    /// The pattern as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `name` matches the whole pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        let (p, n) = (self.0.as_bytes(), name.as_bytes());
+        let (mut pi, mut ni) = (0, 0);
+        // Where the last `*` was, and where in the name it started matching.
+        let mut star: Option<(usize, usize)> = None;
+        while ni < n.len() {
+            match p.get(pi) {
+                Some(b'*') => {
+                    star = Some((pi, ni));
+                    pi += 1;
+                }
+                Some(&c) if c == b'?' || c == n[ni] => {
+                    pi += 1;
+                    ni += 1;
+                }
+                _ => match star {
+                    // Let the last `*` take one more character.
+                    Some((sp, sn)) => {
+                        pi = sp + 1;
+                        ni = sn + 1;
+                        star = Some((sp, sn + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        p[pi..].iter().all(|&c| c == b'*')
+    }
+}
+
+impl FromStr for NamePattern {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        NamePattern::new(s)
+    }
+}
+
+impl fmt::Display for NamePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for NamePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl Serialize for NamePattern {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,5 +618,27 @@ mod tests {
             .parse::<IpNet>()
             .unwrap()
             .contains("203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn name_patterns_match_like_the_shell() {
+        let p = |s: &str| NamePattern::new(s).unwrap();
+        let vif = p("vif*.*");
+        for yes in ["vif5.0", "vif5.0-emu", "vif12.3", "vif.", "vif0.0"] {
+            assert!(vif.matches(yes), "{yes}");
+        }
+        for no in ["vif5", "eth0", "xvif5.0", "vif50"] {
+            assert!(!vif.matches(no), "{no}");
+        }
+        assert!(p("tap?").matches("tap1"));
+        assert!(!p("tap?").matches("tap12"));
+        assert!(p("*").matches("anything"));
+        assert!(p("a*b*c").matches("aXXbYYbc"));
+        assert!(!p("a*b*c").matches("aXXbYYb"));
+        assert!(p("eth0").matches("eth0"));
+        assert!(!p("eth0").matches("eth01"));
+        for bad in ["", "a b", "x/y", "x:y"] {
+            assert!(NamePattern::new(bad).is_err(), "{bad:?}");
+        }
     }
 }

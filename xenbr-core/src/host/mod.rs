@@ -1,11 +1,15 @@
 //! [`Host`]: one network namespace and its state directory, the handle every
 //! front end (CLI, C ABI, Rust callers) goes through.
 
+mod hotplug;
 mod takeover;
 mod vif;
+mod watch;
 
+pub use hotplug::{BatchOutcome, NetworkBridgeOutcome, VifBridgeOutcome};
 pub use takeover::{StartOutcome, StopOutcome};
 pub use vif::VifOutcome;
+pub use watch::{WatchOptions, WatchReport, WatchSummary};
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

@@ -134,6 +134,19 @@ impl Socket {
         Ok(found.into_iter().flatten().next().is_some())
     }
 
+    /// Every link of this namespace as parsed, indices unresolved (one
+    /// `RTM_GETLINK` dump, `ip link show`).
+    pub(crate) fn raw_links(&mut self) -> Result<Vec<RawLink>> {
+        self.dump(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            "links",
+            |ty, payload| match ty {
+                RTM_NEWLINK => parse_link(payload),
+                _ => Ok(None),
+            },
+        )
+    }
+
     /// The kernel index of the link called `name` (one `RTM_GETLINK`, as
     /// `ip link show dev NAME` does).
     pub fn link_index(&mut self, name: &IfName) -> Result<u32> {
