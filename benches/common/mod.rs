@@ -7,7 +7,11 @@
 //! part of it.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -74,6 +78,139 @@ pub fn fail(bench: &str, msg: &str) -> ! {
 pub fn inside<T: Send>(ns: &Netns, f: impl FnOnce() -> BenchResult<T> + Send) -> BenchResult<T> {
     ns.run(f)
         .map_err(|e| format!("cannot enter {}: {e}", ns.label()))?
+}
+
+/// Gives the calling thread a mount namespace of its own with a sysfs of
+/// its network namespace on `/sys`, so that processes it spawns (which
+/// inherit both namespaces) see that namespace's `/sys/class/net`, as a
+/// process started in it would. Xen's scripts read sysfs (`brif/`), and
+/// without this they would read the sysfs of the namespace the benchmark
+/// was started in.
+///
+/// Only this thread changes namespace (`unshare(CLONE_NEWNS)` is allowed in
+/// a threaded process and copies only this thread's view); its mounts are
+/// made private first so that nothing propagates back to the host. Call it
+/// once per thread, after entering the network namespace and before
+/// timing: it costs a copy of the mount table, which no tool would pay per
+/// process.
+pub fn private_sysfs() -> BenchResult<()> {
+    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
+    let (none, root, sys, sysfs) = (c("none"), c("/"), c("/sys"), c("sysfs"));
+    // SAFETY: namespace and mount calls on constant, NUL-terminated paths;
+    // they affect only this thread.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(format!(
+                "unshare(CLONE_NEWNS): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if libc::mount(
+            none.as_ptr(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(format!(
+                "make mounts private: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if libc::mount(
+            sysfs.as_ptr(),
+            sys.as_ptr(),
+            sysfs.as_ptr(),
+            0,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(format!(
+                "mount sysfs on /sys: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `xenbr` command built from this tree, in the profile the benchmark
+/// itself was built in (release under `cargo bench`, debug under `cargo
+/// test --benches`). It is built first (`cargo build -p xenbr-cli`), so
+/// that a benchmark never times a stale binary; cargo has released its
+/// lock by the time a benchmark runs. `XENBR_BIN` names another binary and
+/// skips the build.
+pub fn xenbr_cli(bench: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os("XENBR_BIN").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<bench>-<hash> -> target/<profile>/xenbr
+    let exe = std::env::current_exe().unwrap_or_else(|e| fail(bench, &format!("current_exe: {e}")));
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| fail(bench, "cannot tell the target directory"));
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "-q", "-p", "xenbr-cli", "--bin", "xenbr"])
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    if release {
+        cmd.arg("--release");
+    }
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        other => fail(
+            bench,
+            &format!("building the xenbr command failed: {other:?}"),
+        ),
+    }
+    let bin = profile_dir.join("xenbr");
+    if !bin.exists() {
+        fail(
+            bench,
+            &format!("{} is missing after the build", bin.display()),
+        );
+    }
+    bin
+}
+
+/// Runs `cmd` to completion with output to `/dev/null`, and returns the
+/// child's peak resident memory in KiB (from its own `wait4` rusage, so not
+/// mixed with any other child's). Fails on a non-zero exit.
+pub fn run_rss(cmd: &mut Command) -> BenchResult<u64> {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 on our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let r = loop {
+        // SAFETY: wait4 on the pid of a child we spawned and never waited for.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        break r;
+    };
+    if r < 0 {
+        return Err(format!("wait4: {}", std::io::Error::last_os_error()));
+    }
+    let status = std::process::ExitStatus::from_raw(status);
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        return Err(format!("{cmd:?} failed ({status}): {}", err.trim()));
+    }
+    Ok(ru.ru_maxrss as u64)
 }
 
 /// Runs `cmd` (built by the caller, not yet spawned) and waits for it,
