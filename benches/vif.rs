@@ -18,7 +18,8 @@
 //!     (`link set dev D address A mtu M master B up`);
 //! (c) one `ip` process per interface with that combined line;
 //! (d) the `xenbr` command once per interface (`vif online D --bridge B`,
-//!     state directory on tmpfs), its peak memory measured by `wait4`;
+//!     state directory on tmpfs); after the timing, its peak memory is
+//!     measured on one more interface (see [`common::peak_rss_kib`]);
 //! (e) the library: one `Host::vif_online` of all N, transaction included
 //!     (lock, snapshot, plan, journal with `fdatasync`, verification);
 //! (f) the floor: the combined `RTM_NEWLINK` of each interface, hand-encoded,
@@ -311,7 +312,6 @@ fn run(tool: Tool, w: Workload, p: &Prepared, env: &Env) -> BenchResult<(Duratio
             .cloned()
             .zip(p.peers.iter().cloned())
             .collect();
-        let mut rss = 0;
         let t = Instant::now();
         match tool {
             Tool::Script => {
@@ -350,13 +350,12 @@ fn run(tool: Tool, w: Workload, p: &Prepared, env: &Env) -> BenchResult<(Duratio
                     if veths {
                         ip_add_veth(n, peer)?;
                     }
-                    let kib = common::run_rss(
+                    common::run_to_null(
                         Command::new(cli)
                             .arg("--state-dir")
                             .arg(&p.state_dir)
                             .args(["vif", "online", n, "--bridge", BRIDGE]),
                     )?;
-                    rss = rss.max(kib);
                 }
             }
             Tool::Lib => {
@@ -392,9 +391,38 @@ fn run(tool: Tool, w: Workload, p: &Prepared, env: &Env) -> BenchResult<(Duratio
                 floor_attach(&mut raw, &p.names)?;
             }
         }
-        Ok((t.elapsed(), rss))
+        let elapsed = t.elapsed();
+        let rss = match tool {
+            Tool::Cli => cli_memory(w, p, env)?,
+            _ => 0,
+        };
+        Ok((elapsed, rss))
     });
     r.map_err(|e| e.to_string())?
+}
+
+/// The peak memory of the `xenbr` command attaching one more interface,
+/// `vif0.0` (made now, as the workload makes its interfaces), measured
+/// after the timing by [`common::peak_rss_kib`]. In KiB.
+fn cli_memory(w: Workload, p: &Prepared, env: &Env) -> BenchResult<u64> {
+    let cli = env.cli.as_ref().expect("only with a binary");
+    let extra = "vif0.0";
+    match w {
+        Workload::Taps { .. } => common::run_to_null(
+            Command::new("ip").args(["tuntap", "add", "dev", extra, "mode", "tap"]),
+        )?,
+        Workload::Veths => ip_add_veth(extra, "g0")?,
+    }
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "--state-dir".as_ref(),
+        p.state_dir.as_os_str(),
+        "vif".as_ref(),
+        "online".as_ref(),
+        extra.as_ref(),
+        "--bridge".as_ref(),
+        BRIDGE.as_ref(),
+    ];
+    common::peak_rss_kib(cli, &args)
 }
 
 /// Checks that every interface of `p` ended attached as asked.
@@ -588,7 +616,7 @@ fn print_row(r: &Row) {
     print!("{}", t.render(4));
     if r.rss_kib > 0 {
         println!(
-            "    (d) peak memory: {:.1} MiB (largest of its runs)",
+            "    (d) peak memory: {:.1} MiB (largest of its measured runs)",
             r.rss_kib as f64 / 1024.0
         );
     }
@@ -656,6 +684,7 @@ fn verdicts(r: &Row) -> Vec<String> {
 }
 
 fn main() {
+    common::rss_helper();
     let full = common::full_run();
     let quick = std::env::var_os("XENBR_BENCH_QUICK").is_some_and(|v| v != "0");
     common::tool_or_skip(BENCH, "ip", "-V");

@@ -176,41 +176,82 @@ pub fn xenbr_cli(bench: &str) -> PathBuf {
     bin
 }
 
-/// Runs `cmd` to completion with output to `/dev/null`, and returns the
-/// child's peak resident memory in KiB (from its own `wait4` rusage, so not
-/// mixed with any other child's). Fails on a non-zero exit.
-pub fn run_rss(cmd: &mut Command) -> BenchResult<u64> {
-    let child = cmd
+/// The argument that makes a benchmark's binary act as [`peak_rss_kib`]'s
+/// helper instead of benchmarking.
+const RSS_HELPER: &str = "--xenbr-rss-helper";
+
+/// Peak resident memory, in KiB, of `program` run with `args` (output to
+/// `/dev/null`; a non-zero exit is an error).
+///
+/// A child's own `ru_maxrss` cannot be asked of a large parent: at `exec`
+/// the kernel folds the high-water mark of the memory the child had until
+/// then into it, and a child made by `fork` or `vfork` starts with its
+/// parent's. So the benchmark's binary is started afresh as a small helper
+/// (see [`rss_helper`]), which runs `program` and reports the `ru_maxrss`
+/// of that grandchild from `wait4`: the larger of the program's own peak and
+/// the helper's, an upper bound that errs against the program.
+pub fn peak_rss_kib(program: &Path, args: &[&std::ffi::OsStr]) -> BenchResult<u64> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let out = Command::new(exe)
+        .arg(RSS_HELPER)
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run the memory helper: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "{} {args:?} failed: {}",
+            program.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    text.trim()
+        .parse()
+        .map_err(|_| format!("the memory helper printed {text:?}"))
+}
+
+/// When this process was started by [`peak_rss_kib`], does the helper's job
+/// and exits; otherwise returns at once. A benchmark that measures memory
+/// calls it first thing in `main`.
+pub fn rss_helper() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_none_or(|a| a != RSS_HELPER) || args.len() < 3 {
+        return;
+    }
+    let child = Command::new(&args[2])
+        .args(&args[3..])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 on our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let r = loop {
-        // SAFETY: wait4 on the pid of a child we spawned and never waited for.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-        if r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-            continue;
+        .stderr(Stdio::inherit())
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot run {:?}: {e}", args[2]);
+            std::process::exit(1);
         }
-        break r;
     };
-    if r < 0 {
-        return Err(format!("wait4: {}", std::io::Error::last_os_error()));
-    }
-    let status = std::process::ExitStatus::from_raw(status);
-    if !status.success() {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut err);
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 on the pid of the child just spawned, never waited for.
+        let r = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
+        if r >= 0 {
+            break;
         }
-        return Err(format!("{cmd:?} failed ({status}): {}", err.trim()));
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            eprintln!("wait4: {}", std::io::Error::last_os_error());
+            std::process::exit(1);
+        }
     }
-    Ok(ru.ru_maxrss as u64)
+    if !std::process::ExitStatus::from_raw(status).success() {
+        std::process::exit(1);
+    }
+    println!("{}", ru.ru_maxrss);
+    std::process::exit(0);
 }
 
 /// Runs `cmd` (built by the caller, not yet spawned) and waits for it,
