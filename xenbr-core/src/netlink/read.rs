@@ -145,7 +145,7 @@ pub(crate) fn parse_link(payload: &[u8]) -> std::result::Result<Option<RawLink>,
     let mut name = None;
     let mut link = Link {
         index: header.index,
-        name: IfName::from_kernel(String::new()),
+        name: IfName::from_kernel(""),
         kind: LinkKind::Other,
         info_kind: None,
         mac: None,
@@ -196,7 +196,7 @@ pub(crate) fn parse_link(payload: &[u8]) -> std::result::Result<Option<RawLink>,
     let Some(name) = name else {
         return Ok(None);
     };
-    link.name = IfName::from_kernel(name);
+    link.name = IfName::from_kernel(&name);
     if link.kind != LinkKind::Veth {
         link.peer_elsewhere = false;
     }
