@@ -52,7 +52,7 @@ pub const IFNAME_MAX: usize = 15;
 /// for a batch of guests), and a copy of 16 bytes costs nothing where a
 /// `String` costs an allocation. The bytes after the name are zero, so the
 /// derived order is the order of the names as text.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct IfName {
     bytes: [u8; IFNAME_MAX],
     len: u8,
@@ -124,6 +124,14 @@ impl IfName {
     /// `prefix` + this name, checked again (`p` + a 15-byte name is refused).
     pub fn with_prefix(&self, prefix: &str) -> Result<IfName, ValueError> {
         IfName::new(&format!("{prefix}{}", self.as_str()))
+    }
+}
+
+/// Hashes the name's bytes alone: equal names have equal bytes, and the
+/// padding adds nothing to hash.
+impl std::hash::Hash for IfName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(&self.bytes[..usize::from(self.len)]);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Reading the host: link, address and route dumps turned into a
 //! [`Snapshot`]. Kernel indices are resolved to names once, at the end.
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 use std::net::IpAddr;
 
 use netlink_packet_core::{DecodeError, Nla, Parseable};
@@ -60,7 +60,7 @@ impl Socket {
                 _ => Ok(None),
             },
         )?;
-        let names: HashMap<u32, IfName> = raw
+        let names: FastMap<u32, IfName> = raw
             .iter()
             .map(|r| (r.link.index, r.link.name.clone()))
             .collect();
@@ -112,7 +112,7 @@ impl Socket {
     }
 }
 
-pub(super) fn resolve(r: RawLink, names: &HashMap<u32, IfName>) -> Link {
+pub(super) fn resolve(r: RawLink, names: &FastMap<u32, IfName>) -> Link {
     let mut l = r.link;
     l.master = r.master.and_then(|i| names.get(&i).cloned());
     if l.kind == LinkKind::Veth && !l.peer_elsewhere {

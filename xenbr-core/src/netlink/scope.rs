@@ -3,7 +3,7 @@
 //! pipelined, as `ip link set` reads its one device. Attaching one guest
 //! interface on a host with thousands must not dump them all, twice.
 
-use std::collections::{HashMap, HashSet};
+use crate::fasthash::{FastMap, FastSet};
 
 use netlink_packet_core::{DecodeError, Parseable};
 use netlink_packet_route::address::AddressMessage;
@@ -53,7 +53,7 @@ impl Socket {
     /// Reads the part of the host `scope` names. Counters are left at zero.
     pub fn snapshot_of(&mut self, scope: &Scope) -> Result<Snapshot> {
         let mut raw: Vec<RawLink> = if scope.links.len() > BY_NAME_MAX {
-            let wanted: HashSet<&IfName> = scope.links.iter().collect();
+            let wanted: FastSet<&IfName> = scope.links.iter().collect();
             let mut m = LinkMessage::default();
             no_stats(&mut m);
             self.dump(RouteNetlinkMessage::GetLink(m), "links", link_parser)?
@@ -85,7 +85,7 @@ impl Socket {
             no_stats(&mut m);
             raw.extend(self.dump(RouteNetlinkMessage::GetLink(m), "bridges", link_parser)?);
         }
-        let mut seen: HashSet<u32> = HashSet::new();
+        let mut seen: FastSet<u32> = FastSet::default();
         raw.retain(|r| seen.insert(r.link.index));
         // The bridges the links held are ports of, and the other ends of
         // their veths, so masters and peers have names as in a full snapshot.
@@ -97,7 +97,7 @@ impl Socket {
                     .chain(r.peer.filter(|_| !r.link.peer_elsewhere))
             })
             .filter(|m| !seen.contains(m))
-            .collect::<HashSet<_>>()
+            .collect::<FastSet<_>>()
             .into_iter()
             .collect();
         if !masters.is_empty() {
@@ -116,7 +116,7 @@ impl Socket {
                     .flatten(),
             );
         }
-        let names: HashMap<u32, IfName> = raw
+        let names: FastMap<u32, IfName> = raw
             .iter()
             .map(|r| (r.link.index, r.link.name.clone()))
             .collect();

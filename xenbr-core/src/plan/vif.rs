@@ -7,7 +7,7 @@
 //! Xen does, minus its guess: a host with several bridges and none named is
 //! an error that lists them.
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 
 use crate::error::{Error, Result};
 use crate::names::{IfName, MacAddr, Mtu};
@@ -136,14 +136,14 @@ pub fn choose_bridge(
 /// (a missing interface or bridge, a name taken, an MTU out of range, a port
 /// of another bridge) refuses the whole batch, naming it.
 pub fn plan_online(snap: &Snapshot, records: &Records, reqs: &[VifRequest]) -> Result<OnlinePlan> {
-    let mut addrs: HashMap<&IfName, Vec<&Address>> = HashMap::new();
+    let mut addrs: FastMap<&IfName, Vec<&Address>> = FastMap::default();
     for a in snap.addresses.iter().filter(|a| !a.is_kernel_made()) {
         addrs.entry(&a.ifname).or_default().push(a);
     }
     let mut ops = Vec::with_capacity(reqs.len() * 4);
     let mut attached = Vec::with_capacity(reqs.len());
     let mut unchanged = Vec::new();
-    let mut renamed_to: HashMap<IfName, &IfName> = HashMap::new();
+    let mut renamed_to: FastMap<IfName, &IfName> = FastMap::default();
     for r in reqs {
         let op = format!("vif online {}", r.name);
         let l = snap

@@ -224,7 +224,7 @@ impl Snapshot {
 /// and routes on them: how a transaction verifies its own work without being
 /// confused by other changes on the host.
 pub fn diff_on(before: &Snapshot, after: &Snapshot, names: &[IfName]) -> Vec<String> {
-    let names: std::collections::HashSet<&IfName> = names.iter().collect();
+    let names: crate::fasthash::FastSet<&IfName> = names.iter().collect();
     let named = |n: &Option<IfName>| n.as_ref().is_some_and(|o| names.contains(o));
     let keep = |s: &Snapshot| {
         Snapshot::new(

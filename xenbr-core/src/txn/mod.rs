@@ -13,6 +13,8 @@ mod statedir;
 
 use std::collections::HashMap;
 
+use crate::fasthash::FastMap;
+
 pub use statedir::{Lock, StateDir};
 
 use crate::error::{Error, Result};
@@ -83,7 +85,7 @@ impl Faults {
 
 /// A running transaction's progress: what was journaled, what was sent.
 struct Progress {
-    map: HashMap<IfName, u32>,
+    map: FastMap<IfName, u32>,
     journaled: Vec<(usize, Vec<BoundOp>)>,
     created: Vec<(IfName, u32)>,
     /// Steps that were sent, so may have been applied.
