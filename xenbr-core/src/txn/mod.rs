@@ -194,7 +194,7 @@ fn forward(
         }
         let mut reqs: Vec<Request> = Vec::with_capacity(end - i);
         let mut owners: Vec<(usize, usize)> = Vec::with_capacity(end - i);
-        let mut entries = Vec::with_capacity(end - i);
+        let first_undo = p.journaled.len();
         for k in i..end {
             let step = &plan.steps[k];
             let req = bind::bind(&step.op, &|n| p.map.get(n).copied()).map_err(|name| {
@@ -203,20 +203,22 @@ fn forward(
                     format!("the index of {name} is not known"),
                 )
             })?;
+            let bound = |op: &Op, map: &FastMap<IfName, u32>| -> Vec<(IfName, u32)> {
+                op.links()
+                    .into_iter()
+                    .filter_map(|n| map.get(n).map(|i| (n.clone(), *i)))
+                    .collect()
+            };
             // An undo that re-creates a link (of a delete) records the indices
             // it replaces, read before the delete: replay maps older entries'
-            // indices to the new link's.
-            let replaced: Vec<Vec<(IfName, u32)>> = step
+            // indices to the new link's. (Only undos of deletes re-create, so
+            // this list is almost always empty and allocates nothing.)
+            let replaced: Vec<(usize, Vec<(IfName, u32)>)> = step
                 .undo
                 .iter()
-                .map(|op| match op.is_create() {
-                    true => op
-                        .links()
-                        .into_iter()
-                        .filter_map(|n| p.map.get(n).map(|i| (n.clone(), *i)))
-                        .collect(),
-                    false => Vec::new(),
-                })
+                .enumerate()
+                .filter(|(_, op)| op.is_create())
+                .map(|(j, op)| (j, bound(op, &p.map)))
                 .collect();
             match &step.op {
                 Op::Rename { name, to } => {
@@ -229,26 +231,19 @@ fn forward(
                 }
                 _ => {}
             }
+            let mut replaced = replaced.into_iter().peekable();
             let undo: Vec<BoundOp> = step
                 .undo
                 .iter()
-                .zip(replaced)
-                .map(|(op, replaced)| BoundOp {
-                    at: match op.is_create() {
-                        true => replaced,
-                        false => op
-                            .links()
-                            .into_iter()
-                            .filter_map(|n| p.map.get(n).map(|i| (n.clone(), *i)))
-                            .collect(),
+                .enumerate()
+                .map(|(j, op)| BoundOp {
+                    at: match replaced.next_if(|(r, _)| *r == j) {
+                        Some((_, at)) => at,
+                        None => bound(op, &p.map),
                     },
                     op: op.clone(),
                 })
                 .collect();
-            entries.push(Entry::Undo {
-                step: k + 1,
-                ops: undo.clone(),
-            });
             p.journaled.push((k + 1, undo));
             if let Some(last) = reqs.last_mut() {
                 if bind::merge(last, &req) {
@@ -259,7 +254,7 @@ fn forward(
             reqs.push(req);
             owners.push((k, k));
         }
-        journal.append(&entries)?;
+        journal.append_undo(&p.journaled[first_undo..])?;
         let mut bytes = Vec::with_capacity(reqs.len());
         let mut seqs = Vec::with_capacity(reqs.len());
         for r in &reqs {
