@@ -93,20 +93,28 @@ struct Progress {
     requests: usize,
 }
 
+/// The state records around a transaction.
+pub(crate) struct RecordsChange {
+    /// As the caller read them, under the lock (`None`: absent).
+    pub before: Option<String>,
+    /// What replaces them on success (`None`: leave them as they are;
+    /// `Some(None)`: remove them).
+    pub after: Option<Option<String>>,
+}
+
 /// Runs `plan` (built from `before`) as one transaction; the caller holds
-/// `dir`'s lock. `records` replaces the state records on success (`None`:
-/// leave them as they are; `Some(None)`: remove them).
+/// `dir`'s lock.
 pub(crate) fn run(
     sock: &mut Socket,
     dir: &StateDir,
     what: &str,
     before: &Snapshot,
     plan: &Plan,
-    records: Option<Option<String>>,
+    records: RecordsChange,
     faults: Faults,
 ) -> Result<Applied> {
-    let records_before = dir.read_records()?;
-    let records = records.filter(|r| *r != records_before);
+    let records_before = records.before;
+    let records = records.after.filter(|r| *r != records_before);
     if plan.is_empty() && records.is_none() {
         return Ok(Applied::default());
     }
