@@ -12,5 +12,6 @@ mod socket;
 pub use ack::KernelAck;
 pub use request::{Request, SetLink, Target};
 pub use scope::Scope;
+pub(crate) use scope::BY_NAME_MAX;
 pub(crate) use socket::Outcome;
 pub use socket::Socket;

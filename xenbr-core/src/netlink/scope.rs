@@ -9,7 +9,7 @@ use netlink_packet_core::{DecodeError, Parseable};
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkInfo, LinkMessage};
 use netlink_packet_route::route::RouteMessage;
-use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::read::{parse_address, parse_link, parse_route, resolve, RawLink};
 use super::Socket;
@@ -21,7 +21,7 @@ const RTM_NEWLINK: u16 = 16;
 const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
 /// Up to this many links are read one by one; beyond, one dump is cheaper.
-const BY_NAME_MAX: usize = 64;
+pub(crate) const BY_NAME_MAX: usize = 64;
 
 /// Which part of the host a scoped snapshot holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +50,19 @@ fn no_stats(m: &mut LinkMessage) {
 }
 
 impl Socket {
+    /// Every bridge port of the namespace as its bridge reports it (`bridge
+    /// link show`, a dump of family `AF_BRIDGE`): index, name, up, MTU, MAC,
+    /// the master's index and a veth's peer index, and nothing of the rest
+    /// of a link (no kind, no IPv4/IPv6 settings, no port options decoded).
+    /// The kernel writes about a quarter of a link message's bytes for each
+    /// port (420 against 1526 for a tap) and only for ports, which makes it
+    /// the cheap way to re-read a batch of links that all end as ports.
+    pub(crate) fn bridge_ports(&mut self) -> Result<Vec<RawLink>> {
+        let mut m = LinkMessage::default();
+        m.header.interface_family = AddressFamily::Bridge;
+        self.dump(RouteNetlinkMessage::GetLink(m), "bridge ports", link_parser)
+    }
+
     /// Reads the part of the host `scope` names. Counters are left at zero.
     pub fn snapshot_of(&mut self, scope: &Scope) -> Result<Snapshot> {
         let mut raw: Vec<RawLink> = if scope.links.len() > BY_NAME_MAX {

@@ -134,7 +134,7 @@ pub(crate) fn run(
     let faults = Faults::resolve(faults);
     let result = forward(sock, &mut journal, plan, &mut p, faults)
         .and_then(|()| faults.at(plan.steps.len(), plan.steps.len()))
-        .and_then(|()| verify(sock, plan))
+        .and_then(|()| verify(sock, plan, &p.map))
         .and_then(|()| match &records {
             Some(r) => dir.write_records(r.as_deref()),
             None => Ok(()),
@@ -344,8 +344,9 @@ pub(crate) fn send_one(sock: &mut Socket, req: &Request, what: &str) -> Result<(
 
 /// Re-reads the kernel and compares the links the plan touched (and their
 /// addresses and routes, when the plan changes any) with what the model
-/// predicted.
-fn verify(sock: &mut Socket, plan: &Plan) -> Result<()> {
+/// predicted. `map` holds the kernel index of each link by its name at the
+/// end of the plan.
+fn verify(sock: &mut Socket, plan: &Plan, map: &FastMap<IfName, u32>) -> Result<()> {
     if plan.touched.is_empty() {
         return Ok(());
     }
@@ -368,12 +369,19 @@ fn verify(sock: &mut Socket, plan: &Plan) -> Result<()> {
                 | Op::Rename { .. }
         )
     });
-    let actual = sock.snapshot_of(&crate::netlink::Scope {
-        links: plan.touched.clone(),
-        bridges: false,
-        addresses,
-        routes,
-    })?;
+    let ports = match addresses || routes {
+        true => None,
+        false => read_as_ports(sock, plan, map)?,
+    };
+    let actual = match ports {
+        Some(actual) => actual,
+        None => sock.snapshot_of(&crate::netlink::Scope {
+            links: plan.touched.clone(),
+            bridges: false,
+            addresses,
+            routes,
+        })?,
+    };
     let mut expected = plan.expected.clone();
     expected.adopt_unknown_macs(&actual);
     if !routes {
@@ -393,4 +401,83 @@ fn verify(sock: &mut Socket, plan: &Plan) -> Result<()> {
             d.join("; ")
         ),
     ))
+}
+
+/// Reads back the links a plan touched from the bridges' own dump (see
+/// [`Socket::bridge_ports`]) instead of a link dump, when that is sure to
+/// say as much: the batch is large enough to be read with a dump anyway,
+/// every step only sets a MAC, an MTU, a master or up/down, and every
+/// touched link ends as a port of a bridge. What a bridge does not report
+/// (the kind, a veth's peer, ...) belongs to the device, and no such step
+/// changes it: it is taken from the model for each port that is still the
+/// device the plan changed (the same kernel index, under the same name).
+///
+/// `None` (read the links as usual) when the plan is not of that shape, and
+/// also when a touched link is not found as the same port of the bridge
+/// predicted: the difference is then described from a full read.
+fn read_as_ports(
+    sock: &mut Socket,
+    plan: &Plan,
+    map: &FastMap<IfName, u32>,
+) -> Result<Option<Snapshot>> {
+    if plan.touched.len() <= crate::netlink::BY_NAME_MAX {
+        return Ok(None);
+    }
+    let shape = plan.steps.iter().all(|s| {
+        matches!(
+            s.op,
+            Op::SetMac { .. }
+                | Op::SetMtu { .. }
+                | Op::SetMaster {
+                    master: Some(_),
+                    ..
+                }
+                | Op::SetUp { .. }
+        )
+    });
+    if !shape {
+        return Ok(None);
+    }
+    // The links predicted, by index, and the names of their bridges by index.
+    let mut want: FastMap<u32, &crate::state::Link> = FastMap::default();
+    let mut bridges: FastMap<u32, &IfName> = FastMap::default();
+    for name in &plan.touched {
+        let Some(l) = plan.expected.link(name) else {
+            return Ok(None);
+        };
+        let (Some(master), Some(&index)) = (l.master.as_ref(), map.get(name)) else {
+            return Ok(None);
+        };
+        let Some(&master_index) = map.get(master) else {
+            return Ok(None);
+        };
+        bridges.insert(master_index, master);
+        want.insert(index, l);
+    }
+    let mut links = Vec::with_capacity(want.len());
+    for port in sock.bridge_ports()? {
+        let Some(l) = want.get(&port.link.index) else {
+            continue;
+        };
+        let Some(master) = port.master.and_then(|i| bridges.get(&i)) else {
+            return Ok(None);
+        };
+        if port.link.name != l.name {
+            return Ok(None);
+        }
+        let mut got = port.link;
+        got.master = Some((*master).clone());
+        got.kind = l.kind;
+        got.info_kind = l.info_kind.clone();
+        got.peer = l.peer.clone();
+        got.peer_elsewhere = l.peer_elsewhere;
+        got.bridge = l.bridge;
+        got.min_mtu = l.min_mtu;
+        got.max_mtu = l.max_mtu;
+        links.push(got);
+    }
+    if links.len() != want.len() {
+        return Ok(None);
+    }
+    Ok(Some(Snapshot::new(links, Vec::new(), Vec::new())))
 }
