@@ -227,14 +227,24 @@ impl FromStr for MacAddr {
     }
 }
 
+impl MacAddr {
+    /// `aa:bb:cc:dd:ee:ff`, written without the formatting machinery (the
+    /// journal writes one for every MAC a batch changes).
+    fn text(&self) -> [u8; 17] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut t = [b':'; 17];
+        for (i, b) in self.0.iter().enumerate() {
+            t[3 * i] = HEX[usize::from(b >> 4)];
+            t[3 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+        t
+    }
+}
+
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        let t = self.text();
+        f.write_str(std::str::from_utf8(&t).expect("ASCII"))
     }
 }
 
@@ -432,7 +442,35 @@ macro_rules! serde_via_text {
         }
     )*};
 }
-serde_via_text!(IfName, MacAddr, Mtu, IpNet);
+serde_via_text!(Mtu, IpNet);
+
+/// Names and MACs are written as their text too, but handed to the
+/// serializer as a string rather than through `Display` and a formatter
+/// adapter: the journal writes a few of them for every step of a batch.
+impl Serialize for IfName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl Serialize for MacAddr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.text();
+        s.serialize_str(std::str::from_utf8(&t).expect("ASCII"))
+    }
+}
+
+macro_rules! deserialize_via_text {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+deserialize_via_text!(IfName, MacAddr);
 
 #[cfg(test)]
 mod tests {
@@ -465,6 +503,20 @@ mod tests {
             let n = IfName::from_kernel(&s);
             prop_assert!(n.as_str().len() <= IFNAME_MAX);
             prop_assert!(s.starts_with(n.as_str()));
+        }
+
+        #[test]
+        fn mac_and_name_text_is_the_formatted_text(b in any::<[u8; 6]>(), s in valid_name()) {
+            let m = MacAddr(b);
+            let want = format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                b[0], b[1], b[2], b[3], b[4], b[5]
+            );
+            prop_assert_eq!(m.to_string(), want.clone());
+            prop_assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{want}\""));
+            let n = IfName::new(&s).unwrap();
+            prop_assert_eq!(serde_json::to_string(&n).unwrap(), serde_json::to_string(&s).unwrap());
+            prop_assert_eq!(serde_json::from_str::<IfName>(&serde_json::to_string(&n).unwrap()).unwrap(), n);
         }
 
         #[test]
