@@ -67,7 +67,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -729,16 +729,7 @@ fn main() {
     } else {
         // A smoke run does not build: it uses the binary `cargo test
         // --workspace` built, or leaves (d) out.
-        let exe = std::env::current_exe().ok();
-        let bin = exe
-            .as_deref()
-            .and_then(Path::parent)
-            .and_then(Path::parent)
-            .map(|d| d.join("xenbr"));
-        std::env::var_os("XENBR_BIN")
-            .map(PathBuf::from)
-            .or(bin)
-            .filter(|b| b.exists())
+        common::built_xenbr_cli()
     };
     let env = Env {
         script: PathBuf::from(concat!(

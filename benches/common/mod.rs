@@ -180,6 +180,18 @@ pub fn xenbr_cli(bench: &str) -> PathBuf {
 /// helper instead of benchmarking.
 const RSS_HELPER: &str = "--xenbr-rss-helper";
 
+/// For a smoke run, which does not build: the `xenbr` command that `cargo
+/// test --workspace` built beside this benchmark (or `XENBR_BIN`), if it
+/// exists.
+pub fn built_xenbr_cli() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("XENBR_BIN").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("xenbr");
+    bin.exists().then_some(bin)
+}
+
 /// Peak resident memory, in KiB, of `program` run with `args` (output to
 /// `/dev/null`; a non-zero exit is an error).
 ///
