@@ -654,7 +654,8 @@ pub struct Contender<'a> {
 /// Times `contenders` inside `ns`, alternating them: `warmup` untimed
 /// rounds, then `rounds` timed ones, each running every contender once,
 /// starting with a different one each round so that none always follows
-/// the same other. Returns their statistics in the same order.
+/// the same other. Returns their statistics in the same order. The thread
+/// has its own sysfs mounted (see [`private_sysfs`]).
 pub fn interleave(
     ns: &Netns,
     warmup: usize,
@@ -662,6 +663,8 @@ pub fn interleave(
     mut contenders: Vec<Contender<'_>>,
 ) -> BenchResult<Vec<Stats>> {
     inside(ns, move || {
+        // Processes the contenders start see this namespace's sysfs.
+        private_sysfs()?;
         let k = contenders.len();
         let mut times = vec![Vec::with_capacity(rounds); k];
         for round in 0..warmup + rounds {
