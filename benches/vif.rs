@@ -59,9 +59,10 @@
 //! loudly, never a failed run: timings on a shared machine are noisy.
 //!
 //! `cargo bench --bench vif` as root (it builds the release `xenbr` first).
-//! `XENBR_BENCH_SIZES=100,1000` (the default), `XENBR_BENCH_ROUNDS=K` (default
-//! 9 at N <= 100, 3 above), `XENBR_BENCH_WORKLOADS=w1,w2`,
-//! `XENBR_BENCH_QUICK=1` (N = 100 only, 5 rounds). Under `cargo test --benches`
+//! `XENBR_BENCH_SIZES=100,1000` (the default for W1; W2 runs N = 100 unless
+//! given sizes), `XENBR_BENCH_ROUNDS=K` (default 9 at N <= 100, 3 above),
+//! `XENBR_BENCH_WORKLOADS=w1,w2`, `XENBR_BENCH_QUICK=1` (N = 100 only, 5
+//! rounds). Under `cargo test --benches`
 //! it only checks, in a few seconds, that every tool still does the job.
 
 mod common;
@@ -570,17 +571,20 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn sizes(full: bool, quick: bool) -> Vec<usize> {
+/// The sizes of workload `w`: W1 at 100 and 1000 as the issue asks, W2 at
+/// 100 only unless asked (its N = 1000 adds a minute and a half, mostly
+/// the script's).
+fn sizes(w: Workload, full: bool, quick: bool) -> Vec<usize> {
     if let Ok(v) = std::env::var("XENBR_BENCH_SIZES") {
         let s: Vec<usize> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
         if !s.is_empty() {
             return s;
         }
     }
-    match (full, quick) {
-        (false, _) => vec![4],
-        (true, true) => vec![100],
-        (true, false) => vec![100, 1000],
+    match (full, quick, w) {
+        (false, _, _) => vec![4],
+        (true, true, _) | (true, false, Workload::Veths) => vec![100],
+        (true, false, Workload::Taps { .. }) => vec![100, 1000],
     }
 }
 
@@ -741,7 +745,6 @@ fn main() {
         full,
         bridge_up: std::env::var_os("XENBR_BENCH_BRIDGE_UP").is_some_and(|v| v != "0"),
     };
-    let sizes = sizes(full, quick);
     let warmup = 1;
     println!(
         "{BENCH}: attaching guests' interfaces to a bridge; see the doc comment of benches/vif.rs"
@@ -759,12 +762,12 @@ fn main() {
         }
     );
     if !full {
-        println!("{BENCH}: smoke run (not under `cargo bench`): N={sizes:?}, one round");
+        println!("{BENCH}: smoke run (not under `cargo bench`): N=4, one round");
     }
 
     let mut rows = Vec::new();
     for w in workloads() {
-        for &n in &sizes {
+        for n in sizes(w, full, quick) {
             let default_rounds = match (full, quick, n <= 100) {
                 (false, _, _) => 1,
                 (true, true, _) => 5,
