@@ -134,7 +134,16 @@ fn measure(
     // again for a while before calling a difference a failure.
     let mut tries = 0;
     let snap = loop {
-        let snap = common::inside(&host, || xenbr::Snapshot::read().map_err(|e| e.to_string()))?;
+        let snap = match common::inside(&host, || Ok(xenbr::Snapshot::read()))? {
+            Ok(s) => s,
+            // Dumps interrupted again and again: the kernel is still busy.
+            Err(e) if e.kind() == xenbr::ErrorKind::Busy && tries < 19 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(250));
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let (ip_links, ip_addrs) = count_ip(
             &common::ip_output(&host, &["-j", "-d", "link", "show"])?,
             &common::ip_output(&host, &["-j", "addr", "show"])?,

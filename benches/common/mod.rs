@@ -544,8 +544,16 @@ pub fn settle(
     quiet_for: Duration,
     limit: Duration,
 ) -> BenchResult<bool> {
+    // A snapshot whose dumps keep being interrupted (the kernel is still
+    // busy with the host, on a loaded machine) reads as "still changing".
+    const CHANGING: (usize, usize, usize, usize) = (usize::MAX, 0, 0, 0);
     let count = || -> BenchResult<(usize, usize, usize, usize)> {
-        let s = inside(ns, || xenbr::Snapshot::read().map_err(|e| e.to_string()))?;
+        let s = inside(ns, || Ok(xenbr::Snapshot::read()))?;
+        let s = match s {
+            Ok(s) => s,
+            Err(e) if e.kind() == ErrorKind::Busy => return Ok(CHANGING),
+            Err(e) => return Err(e.to_string()),
+        };
         let up = s.links.iter().filter(|l| l.oper == "up").count();
         Ok((s.links.len(), s.addresses.len(), s.routes.len(), up))
     };
@@ -557,7 +565,7 @@ pub fn settle(
         // down what is being waited for.
         std::thread::sleep(Duration::from_millis(400));
         let now = count()?;
-        if now != last || now.3 < want_up {
+        if now != last || now == CHANGING || now.3 < want_up {
             last = now;
             since = Instant::now();
         } else if since.elapsed() >= quiet_for {
