@@ -66,9 +66,10 @@ pub fn has_cap_net_admin() -> bool {
         pid: 0,
     };
     let mut data = [Data::default(); 2];
+    let (h, d): (*mut Header, *mut Data) = (&mut header, data.as_mut_ptr());
     // SAFETY: capget with a version-3 header and the two data structs that
-    // version fills.
-    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } == 0 {
+    // version fills, both alive for the call.
+    if unsafe { libc::syscall(libc::SYS_capget, h, d) } == 0 {
         return data[0].effective & (1 << CAP_NET_ADMIN) != 0;
     }
     std::fs::read_to_string("/proc/self/status")

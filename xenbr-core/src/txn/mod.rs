@@ -13,11 +13,10 @@ mod statedir;
 
 use std::collections::HashMap;
 
-use crate::fasthash::FastMap;
-
 pub use statedir::{Lock, StateDir};
 
 use crate::error::{Error, Result};
+use crate::fasthash::FastMap;
 use crate::journal::{BoundOp, Entry, Journal};
 use crate::names::IfName;
 use crate::netlink::{Outcome, Request, Socket};
