@@ -157,12 +157,20 @@ impl Journal {
     /// Appends one `undo` line per `(step, ops)` (as [`Entry::Undo`]) and
     /// syncs them to disk before returning.
     pub fn append_undo(&mut self, undo: &[(usize, Vec<BoundOp>)]) -> Result<()> {
+        // Written a buffer at a time rather than all at once: the undo of a
+        // batch of a thousand guests is a third of a megabyte of JSON, and a
+        // buffer that size is memory to fault in and copy as it grows.
+        const CHUNK: usize = 60 * 1024;
         self.line.clear();
         for (step, ops) in undo {
             let line = UndoLine::Undo { step: *step, ops };
             serde_json::to_writer(&mut self.line, &line)
                 .map_err(|e| Error::internal("write journal", e))?;
             self.line.push(b'\n');
+            if self.line.len() >= CHUNK {
+                self.flush_line()?;
+                self.line.clear();
+            }
         }
         self.flush_line()?;
         self.sync()
