@@ -144,22 +144,35 @@ pub fn plan_online(snap: &Snapshot, records: &Records, reqs: &[VifRequest]) -> R
     let mut attached = Vec::with_capacity(reqs.len());
     let mut unchanged = Vec::new();
     let mut renamed_to: FastMap<IfName, &IfName> = FastMap::default();
+    let mut chosen: Vec<(Option<&IfName>, IfName)> = Vec::new();
     for r in reqs {
-        let op = format!("vif online {}", r.name);
+        // The error context, written only for an error: a batch names a
+        // thousand interfaces.
+        let op = || format!("vif online {}", r.name);
         let l = snap
             .link(&r.name)
-            .ok_or_else(|| Error::not_found(&op, format!("interface {}", r.name)))?;
+            .ok_or_else(|| Error::not_found(op(), format!("interface {}", r.name)))?;
         if l.kind == LinkKind::Bridge {
             return Err(Error::invalid(
-                &op,
+                op(),
                 format!("{} is a bridge, not a guest's interface", r.name),
             ));
         }
-        let bridge = choose_bridge(snap, records, r.bridge.as_ref(), &op)?;
+        // The choice depends only on the bridge asked for: made once per
+        // bridge named, for the first request naming it, whose error it
+        // would be.
+        let bridge = match chosen.iter().find(|(asked, _)| *asked == r.bridge.as_ref()) {
+            Some((_, b)) => b.clone(),
+            None => {
+                let b = choose_bridge(snap, records, r.bridge.as_ref(), &op())?;
+                chosen.push((r.bridge.as_ref(), b.clone()));
+                b
+            }
+        };
         let br = snap.link(&bridge).expect("chosen bridges exist");
         if let Some(m) = l.master.as_ref().filter(|m| **m != bridge) {
             return Err(Error::conflict(
-                &op,
+                op(),
                 format!("{} is already a port of {m}", r.name),
             ));
         }
@@ -168,13 +181,13 @@ pub fn plan_online(snap: &Snapshot, records: &Records, reqs: &[VifRequest]) -> R
         if name != r.name {
             if snap.has_link(&name) {
                 return Err(Error::exists(
-                    &op,
+                    op(),
                     format!("interface {name} (asked for as vifname)"),
                 ));
             }
             if let Some(other) = renamed_to.insert(name.clone(), &r.name) {
                 return Err(Error::invalid(
-                    &op,
+                    op(),
                     format!("{other} and {} would both be renamed {name}", r.name),
                 ));
             }
