@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+mod fasthash;
 mod host;
 pub mod journal;
 pub mod names;
