@@ -7,7 +7,11 @@
 //! part of it.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -74,6 +78,192 @@ pub fn fail(bench: &str, msg: &str) -> ! {
 pub fn inside<T: Send>(ns: &Netns, f: impl FnOnce() -> BenchResult<T> + Send) -> BenchResult<T> {
     ns.run(f)
         .map_err(|e| format!("cannot enter {}: {e}", ns.label()))?
+}
+
+/// Gives the calling thread a mount namespace of its own with a sysfs of
+/// its network namespace on `/sys`, so that processes it spawns (which
+/// inherit both namespaces) see that namespace's `/sys/class/net`, as a
+/// process started in it would. Xen's scripts read sysfs (`brif/`), and
+/// without this they would read the sysfs of the namespace the benchmark
+/// was started in.
+///
+/// Only this thread changes namespace (`unshare(CLONE_NEWNS)` is allowed in
+/// a threaded process and copies only this thread's view); its mounts are
+/// made private first so that nothing propagates back to the host. Call it
+/// once per thread, after entering the network namespace and before
+/// timing: it costs a copy of the mount table, which no tool would pay per
+/// process.
+pub fn private_sysfs() -> BenchResult<()> {
+    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
+    let (none, root, sys, sysfs) = (c("none"), c("/"), c("/sys"), c("sysfs"));
+    // SAFETY: namespace and mount calls on constant, NUL-terminated paths;
+    // they affect only this thread.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(format!(
+                "unshare(CLONE_NEWNS): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if libc::mount(
+            none.as_ptr(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(format!(
+                "make mounts private: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if libc::mount(
+            sysfs.as_ptr(),
+            sys.as_ptr(),
+            sysfs.as_ptr(),
+            0,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(format!(
+                "mount sysfs on /sys: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `xenbr` command built from this tree, in the profile the benchmark
+/// itself was built in (release under `cargo bench`, debug under `cargo
+/// test --benches`). It is built first (`cargo build -p xenbr-cli`), so
+/// that a benchmark never times a stale binary; cargo has released its
+/// lock by the time a benchmark runs. `XENBR_BIN` names another binary and
+/// skips the build.
+pub fn xenbr_cli(bench: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os("XENBR_BIN").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<bench>-<hash> -> target/<profile>/xenbr
+    let exe = std::env::current_exe().unwrap_or_else(|e| fail(bench, &format!("current_exe: {e}")));
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| fail(bench, "cannot tell the target directory"));
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "-q", "-p", "xenbr-cli", "--bin", "xenbr"])
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    if release {
+        cmd.arg("--release");
+    }
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        other => fail(
+            bench,
+            &format!("building the xenbr command failed: {other:?}"),
+        ),
+    }
+    let bin = profile_dir.join("xenbr");
+    if !bin.exists() {
+        fail(
+            bench,
+            &format!("{} is missing after the build", bin.display()),
+        );
+    }
+    bin
+}
+
+/// The argument that makes a benchmark's binary act as [`peak_rss_kib`]'s
+/// helper instead of benchmarking.
+const RSS_HELPER: &str = "--xenbr-rss-helper";
+
+/// For a smoke run, which does not build: the `xenbr` command that `cargo
+/// test --workspace` built beside this benchmark (or `XENBR_BIN`), if it
+/// exists.
+pub fn built_xenbr_cli() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("XENBR_BIN").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("xenbr");
+    bin.exists().then_some(bin)
+}
+
+/// Peak resident memory, in KiB, of `program` run with `args` (output to
+/// `/dev/null`; a non-zero exit is an error).
+///
+/// A child's own `ru_maxrss` cannot be asked of a large parent: at `exec`
+/// the kernel folds the high-water mark of the memory the child had until
+/// then into it, and a child made by `fork` or `vfork` starts with its
+/// parent's. So the benchmark's binary is started afresh as a small helper
+/// (see [`rss_helper`]), which runs `program` and reports the `ru_maxrss`
+/// of that grandchild from `wait4`: the larger of the program's own peak and
+/// the helper's, an upper bound that errs against the program.
+pub fn peak_rss_kib(program: &Path, args: &[&std::ffi::OsStr]) -> BenchResult<u64> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let out = Command::new(exe)
+        .arg(RSS_HELPER)
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run the memory helper: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "{} {args:?} failed: {}",
+            program.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    text.trim()
+        .parse()
+        .map_err(|_| format!("the memory helper printed {text:?}"))
+}
+
+/// When this process was started by [`peak_rss_kib`], does the helper's job
+/// and exits; otherwise returns at once. A benchmark that measures memory
+/// calls it first thing in `main`.
+pub fn rss_helper() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_none_or(|a| a != RSS_HELPER) || args.len() < 3 {
+        return;
+    }
+    let child = Command::new(&args[2])
+        .args(&args[3..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot run {:?}: {e}", args[2]);
+            std::process::exit(1);
+        }
+    };
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 on the pid of the child just spawned, never waited for.
+        let r = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
+        if r >= 0 {
+            break;
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            eprintln!("wait4: {}", std::io::Error::last_os_error());
+            std::process::exit(1);
+        }
+    }
+    if !std::process::ExitStatus::from_raw(status).success() {
+        std::process::exit(1);
+    }
+    println!("{}", ru.ru_maxrss);
+    std::process::exit(0);
 }
 
 /// Runs `cmd` (built by the caller, not yet spawned) and waits for it,
@@ -354,8 +544,16 @@ pub fn settle(
     quiet_for: Duration,
     limit: Duration,
 ) -> BenchResult<bool> {
+    // A snapshot whose dumps keep being interrupted (the kernel is still
+    // busy with the host, on a loaded machine) reads as "still changing".
+    const CHANGING: (usize, usize, usize, usize) = (usize::MAX, 0, 0, 0);
     let count = || -> BenchResult<(usize, usize, usize, usize)> {
-        let s = inside(ns, || xenbr::Snapshot::read().map_err(|e| e.to_string()))?;
+        let s = inside(ns, || Ok(xenbr::Snapshot::read()))?;
+        let s = match s {
+            Ok(s) => s,
+            Err(e) if e.kind() == ErrorKind::Busy => return Ok(CHANGING),
+            Err(e) => return Err(e.to_string()),
+        };
         let up = s.links.iter().filter(|l| l.oper == "up").count();
         Ok((s.links.len(), s.addresses.len(), s.routes.len(), up))
     };
@@ -367,7 +565,7 @@ pub fn settle(
         // down what is being waited for.
         std::thread::sleep(Duration::from_millis(400));
         let now = count()?;
-        if now != last || now.3 < want_up {
+        if now != last || now == CHANGING || now.3 < want_up {
             last = now;
             since = Instant::now();
         } else if since.elapsed() >= quiet_for {
@@ -464,7 +662,8 @@ pub struct Contender<'a> {
 /// Times `contenders` inside `ns`, alternating them: `warmup` untimed
 /// rounds, then `rounds` timed ones, each running every contender once,
 /// starting with a different one each round so that none always follows
-/// the same other. Returns their statistics in the same order.
+/// the same other. Returns their statistics in the same order. The thread
+/// has its own sysfs mounted (see [`private_sysfs`]).
 pub fn interleave(
     ns: &Netns,
     warmup: usize,
@@ -472,6 +671,8 @@ pub fn interleave(
     mut contenders: Vec<Contender<'_>>,
 ) -> BenchResult<Vec<Stats>> {
     inside(ns, move || {
+        // Processes the contenders start see this namespace's sysfs.
+        private_sysfs()?;
         let k = contenders.len();
         let mut times = vec![Vec::with_capacity(rounds); k];
         for round in 0..warmup + rounds {

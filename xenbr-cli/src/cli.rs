@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use xenbr_core::{IfName, Mtu};
+use xenbr_core::{IfName, Mtu, NamePattern};
 
 /// Xen's network-bridge and vif-bridge, done as transactions over rtnetlink:
 /// either everything happens, or the host is left exactly as it was.
@@ -44,6 +44,62 @@ pub enum Command {
     Vif(VifCommand),
     /// Show the whole job in throwaway namespaces: start, two guests, packets, stop.
     Sandbox,
+    /// Run as Xen's hotplug scripts, with libxl's arguments and environment
+    /// (also by a link to this program named vif-bridge or network-bridge).
+    #[command(subcommand)]
+    Hotplug(HotplugCommand),
+    /// Attach each new guest interface as the kernel makes it, and forget it
+    /// when it goes: hotplug without udev. Stops cleanly on SIGTERM or SIGINT.
+    Watch(WatchArgs),
+}
+
+/// `hotplug`'s scripts.
+#[derive(Debug, Subcommand)]
+pub enum HotplugCommand {
+    /// `vif-bridge online|offline|add|remove [type_if=vif|tap] [KEY=VALUE]...`,
+    /// with $vif (or $INTERFACE for a tap) and $XENBUS_PATH; reads the
+    /// backend's bridge, mtu, vifname from XenStore and writes hotplug-status.
+    #[command(name = "vif-bridge")]
+    VifBridge(ScriptWords),
+    /// `network-bridge start|stop|status [bridge=B] [netdev=D] [antispoof=no]
+    /// [mode=classic|bridge]`; bridge=null does nothing.
+    #[command(name = "network-bridge")]
+    NetworkBridge(ScriptWords),
+}
+
+/// A script's words, as Xen passes them.
+#[derive(Debug, Args, Clone)]
+pub struct ScriptWords {
+    /// The command and `key=value` arguments, in any order.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "WORD"
+    )]
+    pub words: Vec<String>,
+}
+
+/// `watch`'s arguments.
+#[derive(Debug, Args, Clone)]
+pub struct WatchArgs {
+    /// Attach new interfaces whose names match this shell pattern (`*`, `?`);
+    /// repeat for several.
+    #[arg(long = "pattern", value_name = "GLOB", default_value = "vif*.*")]
+    pub patterns: Vec<NamePattern>,
+    /// The bridge (default: the host's, as Xen chooses it); a backend's
+    /// `bridge` in XenStore wins.
+    #[arg(long)]
+    pub bridge: Option<IfName>,
+    /// The MTU (default: the bridge's); a backend's `mtu` wins.
+    #[arg(long)]
+    pub mtu: Option<Mtu>,
+    /// Neither read backend directories nor write hotplug-status, even when
+    /// xenstored runs.
+    #[arg(long)]
+    pub no_xenstore: bool,
+    /// Leave alone the matching interfaces already there at the start.
+    #[arg(long)]
+    pub no_catch_up: bool,
 }
 
 /// Which of Xen's layouts.

@@ -1,13 +1,20 @@
 //! Dispatch: each command calls xenbr-core and renders what came back.
 
 use serde::Serialize;
+use xenbr_core::netlink::LinkEventStream;
 use xenbr_core::plan::takeover::{StartPlan, StopPlan};
+use xenbr_core::xen::hotplug::{
+    process_env, xenstore_if_running, NetworkBridgeCall, VifBridge, VifBridgeCall, HOTPLUG_STATUS,
+};
 use xenbr_core::xen::xend_config::XendConfig;
 use xenbr_core::{
-    Error, Host, IfName, Mode, Pair, Plan, Recovered, Result, StartRequest, StopRequest, VifRequest,
+    in_named_netns, Error, Host, IfName, Mode, NetworkBridgeOutcome, Pair, Plan, Recovered, Result,
+    StartOutcome, StartRequest, StopOutcome, StopRequest, VifRequest, WatchOptions, WatchReport,
 };
 
-use crate::cli::{Cli, Command, ModeArg, PlanCommand, StartArgs, StopArgs, VifCommand};
+use crate::cli::{
+    Cli, Command, HotplugCommand, ModeArg, PlanCommand, StartArgs, StopArgs, VifCommand, WatchArgs,
+};
 
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).expect("results serialise")
@@ -112,13 +119,15 @@ fn list(names: &[IfName]) -> String {
 
 /// Runs the command and returns what to print.
 pub fn run(cli: Cli) -> Result<String> {
-    if let Command::Sandbox = cli.command {
-        return crate::sandbox::run(cli.json);
+    match &cli.command {
+        Command::Sandbox => return crate::sandbox::run(cli.json),
+        Command::Watch(a) => return watch(&cli, a),
+        _ => {}
     }
     let mut host = open(&cli)?;
     let as_json = cli.json;
     Ok(match &cli.command {
-        Command::Sandbox => unreachable!("handled above"),
+        Command::Sandbox | Command::Watch(_) => unreachable!("handled above"),
         Command::Status => {
             let s = host.status()?;
             if as_json {
@@ -132,56 +141,14 @@ pub fn run(cli: Cli) -> Result<String> {
             if as_json {
                 return Ok(json(&out));
             }
-            let mut text = String::new();
-            for t in &out.already {
-                text += &format!(
-                    "already started: {} on {} ({} mode)\n",
-                    t.netdev, t.bridge, t.mode
-                );
-            }
-            for t in &out.started {
-                text += &match t.mode {
-                    Mode::Classic => format!(
-                        "started {}: {} is a port of {}; dom0 keeps {} (veth to {})\n",
-                        t.bridge,
-                        t.physical,
-                        t.bridge,
-                        t.netdev,
-                        t.vif0.as_ref().map(|v| v.as_str()).unwrap_or("?")
-                    ),
-                    Mode::Bridge => format!(
-                        "started {}: {} is a port of it; dom0's addresses are on {}\n",
-                        t.bridge, t.physical, t.bridge
-                    ),
-                };
-            }
-            if !out.started.is_empty() {
-                text += &format!(
-                    "{} steps in {} netlink messages\n",
-                    out.applied.steps, out.applied.requests
-                );
-            }
-            text
+            start_text(&out)
         }
         Command::Stop(a) => {
             let out = host.stop(&stop_request(a)?)?;
             if as_json {
                 return Ok(json(&out));
             }
-            let mut text = String::new();
-            if !out.detached.is_empty() {
-                text += &format!("detached {}\n", list(&out.detached));
-            }
-            for t in &out.stopped {
-                text += &format!(
-                    "stopped {}: {} is {} again, as before start\n",
-                    t.bridge, t.physical, t.netdev
-                );
-            }
-            if out.stopped.is_empty() {
-                text += "nothing to stop: xenbr has started no bridge here\n";
-            }
-            text
+            stop_text(&out)
         }
         Command::Plan(p) => plan(&mut host, p, as_json)?,
         Command::Recover => {
@@ -197,6 +164,205 @@ pub fn run(cli: Cli) -> Result<String> {
             }
         }
         Command::Vif(v) => vif(&mut host, v, as_json)?,
+        Command::Hotplug(HotplugCommand::VifBridge(w)) => vif_bridge(&mut host, &w.words, as_json)?,
+        Command::Hotplug(HotplugCommand::NetworkBridge(w)) => {
+            network_bridge(&mut host, &w.words, as_json)?
+        }
+    })
+}
+
+fn start_text(out: &StartOutcome) -> String {
+    let mut text = String::new();
+    for t in &out.already {
+        text += &format!(
+            "already started: {} on {} ({} mode)\n",
+            t.netdev, t.bridge, t.mode
+        );
+    }
+    for t in &out.started {
+        text += &match t.mode {
+            Mode::Classic => format!(
+                "started {}: {} is a port of {}; dom0 keeps {} (veth to {})\n",
+                t.bridge,
+                t.physical,
+                t.bridge,
+                t.netdev,
+                t.vif0.as_ref().map(|v| v.as_str()).unwrap_or("?")
+            ),
+            Mode::Bridge => format!(
+                "started {}: {} is a port of it; dom0's addresses are on {}\n",
+                t.bridge, t.physical, t.bridge
+            ),
+        };
+    }
+    if !out.started.is_empty() {
+        text += &format!(
+            "{} steps in {} netlink messages\n",
+            out.applied.steps, out.applied.requests
+        );
+    }
+    text
+}
+
+fn stop_text(out: &StopOutcome) -> String {
+    let mut text = String::new();
+    if !out.detached.is_empty() {
+        text += &format!("detached {}\n", list(&out.detached));
+    }
+    for t in &out.stopped {
+        text += &format!(
+            "stopped {}: {} is {} again, as before start\n",
+            t.bridge, t.physical, t.netdev
+        );
+    }
+    if out.stopped.is_empty() {
+        text += "nothing to stop: xenbr has started no bridge here\n";
+    }
+    text
+}
+
+/// `vif-bridge`, as libxl runs it: the words, and the environment.
+fn vif_bridge(host: &mut Host, words: &[String], as_json: bool) -> Result<String> {
+    let call = match VifBridgeCall::parse(words, &process_env)? {
+        VifBridge::Run(c) => c,
+        VifBridge::Nothing(why) => {
+            return Ok(if as_json {
+                json(&VifBridge::Nothing(why))
+            } else {
+                format!("vif-bridge: {why}")
+            })
+        }
+    };
+    let mut xs = call.connect()?;
+    let out = host.vif_bridge(&call, xs.as_mut())?;
+    if as_json {
+        return Ok(json(&out));
+    }
+    let mut text = format!("vif-bridge {} {}: ", out.action, call.dev);
+    text += &match (&out.bridge, out.action.attaches()) {
+        (Some(b), _) => format!("{} attached to {b}", out.interface),
+        (None, true) => format!("{} was already attached", out.interface),
+        (None, false) if !out.vif.gone.is_empty() && out.vif.detached.is_empty() => {
+            format!("{} is already gone", out.interface)
+        }
+        (None, false) => format!("{} is down and on no bridge", out.interface),
+    };
+    if let Some(s) = &out.status {
+        text += &format!("; {} {s}", call.backend.key(HOTPLUG_STATUS));
+    }
+    text.push('\n');
+    for n in &out.notes {
+        text += &format!("note: {n}\n");
+    }
+    Ok(text)
+}
+
+/// `network-bridge`, as xend ran it.
+fn network_bridge(host: &mut Host, words: &[String], as_json: bool) -> Result<String> {
+    let call = NetworkBridgeCall::parse(words, &process_env)?;
+    let out = host.network_bridge(&call)?;
+    if as_json {
+        return Ok(match &out {
+            NetworkBridgeOutcome::Status(s) => s.to_json(),
+            o => json(o),
+        });
+    }
+    Ok(match out {
+        NetworkBridgeOutcome::Nothing(why) => format!("network-bridge {}: {why}", call.command),
+        NetworkBridgeOutcome::Started(o) => start_text(&o),
+        NetworkBridgeOutcome::Stopped(o) => stop_text(&o),
+        NetworkBridgeOutcome::Status(s) => s.to_text(),
+    })
+}
+
+fn report_text(r: &WatchReport) -> String {
+    match r {
+        WatchReport::Attached {
+            interface,
+            renamed,
+            bridge,
+            backend,
+        } => {
+            let mut s = format!("attached {interface}");
+            if let Some(n) = renamed {
+                s += &format!(" as {n}");
+            }
+            s += &format!(" to {bridge}");
+            if let Some(b) = backend {
+                s += &format!(" ({b})");
+            }
+            s
+        }
+        WatchReport::AlreadyAttached { interface } => format!("{interface} was already attached"),
+        WatchReport::Failed { interface, error } => format!("failed {interface}: {error}"),
+        WatchReport::Vanished { interface } => {
+            format!("{interface} went away before it could be attached")
+        }
+        WatchReport::Forgotten { interface } => format!("{interface} is gone; forgotten"),
+        WatchReport::Skipped { interface, reason } => format!("left {interface} alone: {reason}"),
+        WatchReport::Resynced => "the kernel dropped link events; read every link again".into(),
+        WatchReport::Warning { message } => format!("warning: {message}"),
+        WatchReport::Batch {
+            interfaces,
+            attempts,
+            micros,
+        } => format!(
+            "batch of {interfaces} in {:.1} ms ({attempts} transaction(s))",
+            *micros as f64 / 1000.0
+        ),
+    }
+}
+
+/// `watch`: follows the link events of the host's namespace until SIGTERM or
+/// SIGINT, printing each report as a line (a JSON object with --json).
+fn watch(cli: &Cli, a: &WatchArgs) -> Result<String> {
+    // Subscribed before the catch-up looks at the links, so none is missed.
+    let events = match &cli.netns {
+        Some(ns) => in_named_netns(ns, LinkEventStream::open)?,
+        None => LinkEventStream::open()?,
+    };
+    let _signals = crate::signals::stop_on_signals(&events.stopper())?;
+    let mut host = open(cli)?;
+    let mut xs = if a.no_xenstore {
+        None
+    } else {
+        xenstore_if_running()?
+    };
+    let opts = WatchOptions {
+        patterns: a.patterns.clone(),
+        bridge: a.bridge.clone(),
+        mtu: a.mtu,
+        catch_up: !a.no_catch_up,
+        ..WatchOptions::default()
+    };
+    let as_json = cli.json;
+    eprintln!(
+        "xenbr watch: attaching new interfaces named {}{}; SIGTERM or SIGINT stops",
+        opts.patterns
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(" or "),
+        if xs.is_some() {
+            ", with their XenStore backends"
+        } else {
+            ""
+        }
+    );
+    let summary = host.watch(events, &opts, xs.as_mut(), |r| {
+        if as_json {
+            println!("{}", serde_json::to_string(&r).expect("reports serialise"));
+        } else {
+            println!("{}", report_text(&r));
+        }
+    })?;
+    Ok(if as_json {
+        serde_json::to_string(&summary).expect("summaries serialise")
+    } else {
+        format!(
+            "watch stopped: {} attached, {} failed, {} forgotten, in {} batches",
+            summary.attached, summary.failed, summary.forgotten, summary.batches
+        )
     })
 }
 

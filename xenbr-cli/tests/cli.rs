@@ -422,3 +422,53 @@ fn sandbox_walkthrough_succeeds() {
         "{v}"
     );
 }
+
+#[test]
+fn start_from_a_xend_config() {
+    let Some(w) = world("cli_xend") else { return };
+    let st = state_dir("cli_xend");
+    let conf = st.join("xend-config.sxp");
+    std::fs::write(
+        &conf,
+        "# Xen 3 style\n(xend-relocation-server no)\n(network-script 'network-bridge netdev=eth0 bridge=xenbr1')\n(vif-script vif-bridge)\n",
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap();
+    let plan = ok(xenbr(
+        &w.host,
+        &st,
+        &["plan", "start", "--from-xend-config", conf],
+        &[],
+        None,
+    ));
+    assert!(plan.contains("ip link add xenbr1 "), "{plan}");
+    let out = ok(xenbr(
+        &w.host,
+        &st,
+        &["start", "--from-xend-config", conf],
+        &[],
+        None,
+    ));
+    assert!(out.contains("started xenbr1"), "{out}");
+    std::fs::write(
+        st.join("bad.sxp"),
+        "(network-script 'network-bridge netdev=eth0 colour=blue')\n",
+    )
+    .unwrap();
+    fails(
+        xenbr(
+            &w.host,
+            &st,
+            &[
+                "plan",
+                "start",
+                "--from-xend-config",
+                st.join("bad.sxp").to_str().unwrap(),
+            ],
+            &[],
+            None,
+        ),
+        65,
+        "colour",
+    );
+}

@@ -75,6 +75,15 @@ pub enum Entry {
     },
 }
 
+/// An `undo` line, borrowed from the transaction that writes it: it
+/// serialises exactly as [`Entry::Undo`], without copying the ops into an
+/// `Entry` first.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum UndoLine<'a> {
+    Undo { step: usize, ops: &'a [BoundOp] },
+}
+
 /// An open journal, being written.
 pub struct Journal {
     file: File,
@@ -123,18 +132,48 @@ impl Journal {
                 .map_err(|e| Error::internal("write journal", e))?;
             self.line.push(b'\n');
         }
+        self.flush_line()
+    }
+
+    fn flush_line(&mut self) -> Result<()> {
         let op = || format!("write journal {}", self.path.display());
         self.file
             .write_all(&self.line)
             .map_err(|e| Error::io(op(), e))
     }
 
-    /// Appends entries and syncs them to disk before returning.
-    pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
-        self.write(entries)?;
+    fn sync(&mut self) -> Result<()> {
         self.file
             .sync_data()
             .map_err(|e| Error::io(format!("sync journal {}", self.path.display()), e))
+    }
+
+    /// Appends entries and syncs them to disk before returning.
+    pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
+        self.write(entries)?;
+        self.sync()
+    }
+
+    /// Appends one `undo` line per `(step, ops)` (as [`Entry::Undo`]) and
+    /// syncs them to disk before returning.
+    pub fn append_undo(&mut self, undo: &[(usize, Vec<BoundOp>)]) -> Result<()> {
+        // Written a buffer at a time rather than all at once: the undo of a
+        // batch of a thousand guests is a third of a megabyte of JSON, and a
+        // buffer that size is memory to fault in and copy as it grows.
+        const CHUNK: usize = 60 * 1024;
+        self.line.clear();
+        for (step, ops) in undo {
+            let line = UndoLine::Undo { step: *step, ops };
+            serde_json::to_writer(&mut self.line, &line)
+                .map_err(|e| Error::internal("write journal", e))?;
+            self.line.push(b'\n');
+            if self.line.len() >= CHUNK {
+                self.flush_line()?;
+                self.line.clear();
+            }
+        }
+        self.flush_line()?;
+        self.sync()
     }
 
     /// Removes the journal: the transaction is over (done or fully undone).
@@ -233,6 +272,20 @@ pub fn read(dir: &Path) -> Result<Option<Unfinished>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_borrowed_undo_line_is_an_undo_entry() {
+        let ops = vec![BoundOp {
+            op: Op::SetMaster {
+                name: IfName::new("vif1.0").unwrap(),
+                master: None,
+            },
+            at: vec![(IfName::new("vif1.0").unwrap(), 12)],
+        }];
+        let borrowed = serde_json::to_string(&UndoLine::Undo { step: 3, ops: &ops }).unwrap();
+        let owned = serde_json::to_string(&Entry::Undo { step: 3, ops }).unwrap();
+        assert_eq!(borrowed, owned);
+    }
 
     #[test]
     fn round_trip_and_torn_line() {

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+mod fasthash;
 mod host;
 pub mod journal;
 pub mod names;
@@ -24,9 +25,11 @@ pub mod xen;
 
 pub use error::{Error, ErrorKind, Result};
 pub use host::{
-    has_cap_net_admin, in_named_netns, Host, Recovered, StartOutcome, StopOutcome, VifOutcome,
+    has_cap_net_admin, in_named_netns, BatchOutcome, Host, NetworkBridgeOutcome, Recovered,
+    StartOutcome, StopOutcome, VifBridgeOutcome, VifOutcome, WatchOptions, WatchReport,
+    WatchSummary,
 };
-pub use names::{IfName, IpNet, MacAddr, Mtu, ValueError};
+pub use names::{IfName, IpNet, MacAddr, Mtu, NamePattern, ValueError};
 pub use op::Op;
 pub use plan::takeover::{Pair, StartRequest, StopRequest};
 pub use plan::vif::VifRequest;

@@ -49,8 +49,17 @@ pub(crate) const IFNAME_WHAT: &str = "interface name";
 /// The kernel's rules (`dev_valid_name`): 1 to 15 bytes, not `.` or `..`, no
 /// `/`, `:` or white space. xenbr also refuses `%` (the kernel would treat the
 /// name as a template and pick another one) and NUL.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct IfName(String);
+///
+/// Held inline, like the kernel's `char name[IFNAMSIZ]`: names are copied
+/// into every op, journal entry and snapshot a transaction makes (thousands
+/// for a batch of guests), and a copy of 16 bytes costs nothing where a
+/// `String` costs an allocation. The bytes after the name are zero, so the
+/// derived order is the order of the names as text.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IfName {
+    bytes: [u8; IFNAME_MAX],
+    len: u8,
+}
 
 impl IfName {
     /// Checks `s` against the kernel's rules and wraps it.
@@ -83,22 +92,49 @@ impl IfName {
             };
             return refuse(WHAT, s, why);
         }
-        Ok(IfName(s.to_string()))
+        Ok(IfName::inline(s))
     }
 
-    /// A name as the kernel reported it, taken as it is.
-    pub(crate) fn from_kernel(s: String) -> Self {
-        IfName(s)
+    /// Copies `s` (at most [`IFNAME_MAX`] bytes, no NUL) inline.
+    fn inline(s: &str) -> Self {
+        let mut bytes = [0; IFNAME_MAX];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        IfName {
+            bytes,
+            len: s.len() as u8,
+        }
+    }
+
+    /// A name as the kernel reported it, taken as it is. (The kernel's
+    /// names fit; one that did not would be cut at a character boundary
+    /// rather than refused, since it names a link that exists.)
+    pub(crate) fn from_kernel(s: &str) -> Self {
+        let mut end = s.len().min(IFNAME_MAX);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        let s = &s[..end];
+        IfName::inline(s.split('\0').next().unwrap_or(s))
     }
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Built only from the prefix of a `&str` ending at a character
+        // boundary, so always UTF-8.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).expect("an IfName is UTF-8")
     }
 
     /// `prefix` + this name, checked again (`p` + a 15-byte name is refused).
     pub fn with_prefix(&self, prefix: &str) -> Result<IfName, ValueError> {
-        IfName::new(&format!("{prefix}{}", self.0))
+        IfName::new(&format!("{prefix}{}", self.as_str()))
+    }
+}
+
+/// Hashes the name's bytes alone: equal names have equal bytes, and the
+/// padding adds nothing to hash.
+impl std::hash::Hash for IfName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(&self.bytes[..usize::from(self.len)]);
     }
 }
 
@@ -111,31 +147,31 @@ impl FromStr for IfName {
 
 impl fmt::Display for IfName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for IfName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl AsRef<str> for IfName {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl PartialEq<str> for IfName {
     fn eq(&self, other: &str) -> bool {
-        self.0 == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for IfName {
     fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
+        self.as_str() == *other
     }
 }
 
@@ -200,14 +236,24 @@ impl FromStr for MacAddr {
     }
 }
 
+impl MacAddr {
+    /// `aa:bb:cc:dd:ee:ff`, written without the formatting machinery (the
+    /// journal writes one for every MAC a batch changes).
+    fn text(&self) -> [u8; 17] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut t = [b':'; 17];
+        for (i, b) in self.0.iter().enumerate() {
+            t[3 * i] = HEX[usize::from(b >> 4)];
+            t[3 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+        t
+    }
+}
+
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        let t = self.text();
+        f.write_str(std::str::from_utf8(&t).expect("ASCII"))
     }
 }
 
@@ -405,7 +451,124 @@ macro_rules! serde_via_text {
         }
     )*};
 }
-serde_via_text!(IfName, MacAddr, Mtu, IpNet);
+serde_via_text!(Mtu, IpNet);
+
+/// Names and MACs are written as their text too, but handed to the
+/// serializer as a string rather than through `Display` and a formatter
+/// adapter: the journal writes a few of them for every step of a batch.
+impl Serialize for IfName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl Serialize for MacAddr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.text();
+        s.serialize_str(std::str::from_utf8(&t).expect("ASCII"))
+    }
+}
+
+macro_rules! deserialize_via_text {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+deserialize_via_text!(IfName, MacAddr);
+
+/// A shell-style pattern for interface names, as `xenbr watch --pattern`
+/// takes it: `*` matches any run of characters (none too), `?` exactly one,
+/// every other character itself. `vif*.*` matches `vif5.0` and
+/// `vif5.0-emu`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct NamePattern(String);
+
+impl NamePattern {
+    /// Checks `s`: 1 to 64 bytes, none of them `/`, `:`, white space or a
+    /// control character (no interface name has them).
+    pub fn new(s: &str) -> Result<Self, ValueError> {
+        const WHAT: &str = "name pattern";
+        if s.is_empty() || s.len() > 64 {
+            return refuse(WHAT, s, "it must be 1 to 64 bytes long");
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| matches!(c, '/' | ':') || c.is_whitespace() || c.is_control())
+        {
+            return refuse(
+                WHAT,
+                s,
+                format!("it contains {c:?}, which no interface name has"),
+            );
+        }
+        Ok(NamePattern(s.to_string()))
+    }
+
+    /// The pattern as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `name` matches the whole pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        let (p, n) = (self.0.as_bytes(), name.as_bytes());
+        let (mut pi, mut ni) = (0, 0);
+        // Where the last `*` was, and where in the name it started matching.
+        let mut star: Option<(usize, usize)> = None;
+        while ni < n.len() {
+            match p.get(pi) {
+                Some(b'*') => {
+                    star = Some((pi, ni));
+                    pi += 1;
+                }
+                Some(&c) if c == b'?' || c == n[ni] => {
+                    pi += 1;
+                    ni += 1;
+                }
+                _ => match star {
+                    // Let the last `*` take one more character.
+                    Some((sp, sn)) => {
+                        pi = sp + 1;
+                        ni = sn + 1;
+                        star = Some((sp, sn + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        p[pi..].iter().all(|&c| c == b'*')
+    }
+}
+
+impl FromStr for NamePattern {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        NamePattern::new(s)
+    }
+}
+
+impl fmt::Display for NamePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for NamePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl Serialize for NamePattern {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -423,6 +586,35 @@ mod tests {
             let n = IfName::new(&s).unwrap();
             prop_assert_eq!(n.to_string(), s.clone());
             prop_assert_eq!(n.to_string().parse::<IfName>().unwrap(), n);
+        }
+
+        #[test]
+        fn ifname_orders_and_compares_as_its_text(a in valid_name(), b in valid_name()) {
+            let (x, y) = (IfName::new(&a).unwrap(), IfName::new(&b).unwrap());
+            prop_assert_eq!(x.cmp(&y), a.cmp(&b));
+            prop_assert_eq!(x == y, a == b);
+            prop_assert_eq!(x.as_str(), a.as_str());
+        }
+
+        #[test]
+        fn ifname_from_kernel_keeps_a_name_and_cuts_at_a_char_boundary(s in "\\PC{0,20}") {
+            let n = IfName::from_kernel(&s);
+            prop_assert!(n.as_str().len() <= IFNAME_MAX);
+            prop_assert!(s.starts_with(n.as_str()));
+        }
+
+        #[test]
+        fn mac_and_name_text_is_the_formatted_text(b in any::<[u8; 6]>(), s in valid_name()) {
+            let m = MacAddr(b);
+            let want = format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                b[0], b[1], b[2], b[3], b[4], b[5]
+            );
+            prop_assert_eq!(m.to_string(), want.clone());
+            prop_assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{want}\""));
+            let n = IfName::new(&s).unwrap();
+            prop_assert_eq!(serde_json::to_string(&n).unwrap(), serde_json::to_string(&s).unwrap());
+            prop_assert_eq!(serde_json::from_str::<IfName>(&serde_json::to_string(&n).unwrap()).unwrap(), n);
         }
 
         #[test]
@@ -535,5 +727,27 @@ mod tests {
             .parse::<IpNet>()
             .unwrap()
             .contains("203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn name_patterns_match_like_the_shell() {
+        let p = |s: &str| NamePattern::new(s).unwrap();
+        let vif = p("vif*.*");
+        for yes in ["vif5.0", "vif5.0-emu", "vif12.3", "vif.", "vif0.0"] {
+            assert!(vif.matches(yes), "{yes}");
+        }
+        for no in ["vif5", "eth0", "xvif5.0", "vif50"] {
+            assert!(!vif.matches(no), "{no}");
+        }
+        assert!(p("tap?").matches("tap1"));
+        assert!(!p("tap?").matches("tap12"));
+        assert!(p("*").matches("anything"));
+        assert!(p("a*b*c").matches("aXXbYYbc"));
+        assert!(!p("a*b*c").matches("aXXbYYb"));
+        assert!(p("eth0").matches("eth0"));
+        assert!(!p("eth0").matches("eth01"));
+        for bad in ["", "a b", "x/y", "x:y"] {
+            assert!(NamePattern::new(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -321,3 +321,80 @@ fn a_guest_on_an_attached_vif_reaches_the_wire() {
         Reach::Yes
     );
 }
+
+/// Runs `vif online` of `names` as a transaction whose model is wrong about
+/// `names[0]` (`tamper` changes what the plan predicts for it), so that
+/// verification must see the kernel differ and roll everything back.
+fn attach_with_a_wrong_model(
+    host: &mut Host,
+    names: &[IfName],
+    tamper: impl Fn(&mut xenbr_core::state::Link),
+) -> xenbr_core::Error {
+    let reqs = reqs(names);
+    host.transact("vif online with a wrong model", |snap, rec| {
+        let p = xenbr_core::plan::vif::plan_online(snap, &xenbr_core::Records::parse(rec)?, &reqs)?;
+        let mut plan = p.plan;
+        tamper(plan.expected.link_mut(&names[0]).unwrap());
+        Ok((plan, None, ()))
+    })
+    .unwrap_err()
+}
+
+/// Verification compares the kernel with the model for every attribute a
+/// vif's attach sets, in a batch small enough to read link by link and in
+/// one large enough to be read with a dump, and a difference undoes it all.
+#[test]
+fn verification_catches_what_the_kernel_did_not_do_and_rolls_back() {
+    type Tamper = fn(&mut xenbr_core::state::Link);
+    let tampers: [(&str, Tamper); 4] = [
+        ("mac", |l| l.mac = Some(MacAddr([2, 0, 0, 0, 0, 1]))),
+        ("mtu", |l| l.mtu -= 100),
+        ("up", |l| l.up = false),
+        ("master", |l| l.master = None),
+    ];
+    for count in [3, 70] {
+        let test = format!("vif_verify_{count}");
+        let Some((_w, mut host, names)) = started(&test, count) else {
+            return;
+        };
+        let before = host.snapshot().unwrap();
+        for (what, tamper) in tampers {
+            let e = attach_with_a_wrong_model(&mut host, &names, tamper);
+            assert_eq!(e.kind(), ErrorKind::RolledBack, "{count} taps, {what}: {e}");
+            let text = e.to_string();
+            assert!(
+                text.contains("does not show what the plan made") && text.contains("vif1.0"),
+                "{count} taps, {what}: {text}"
+            );
+            let after = host.snapshot().unwrap();
+            assert!(
+                xenbr_core::state::compare::diff(&before, &after).is_empty(),
+                "{count} taps, {what}: not rolled back: {:?}",
+                xenbr_core::state::compare::diff(&before, &after)
+            );
+        }
+    }
+}
+
+/// The same for taking a batch off the bridge (the links end as no one's
+/// ports).
+#[test]
+fn verification_of_an_offline_batch_catches_a_difference() {
+    let Some((_w, mut host, names)) = started("vif_verify_off", 70) else {
+        return;
+    };
+    host.vif_online(&reqs(&names)).unwrap();
+    let before = host.snapshot().unwrap();
+    let e = host
+        .transact("vif offline with a wrong model", |snap, _| {
+            let p = xenbr_core::plan::vif::plan_offline(snap, &names)?;
+            let mut plan = p.plan;
+            plan.expected.link_mut(&names[0]).unwrap().up = true;
+            Ok((plan, None, ()))
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RolledBack, "{e}");
+    assert!(e.to_string().contains("vif1.0"), "{e}");
+    let after = host.snapshot().unwrap();
+    assert!(xenbr_core::state::compare::diff(&before, &after).is_empty());
+}

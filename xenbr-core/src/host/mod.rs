@@ -1,11 +1,15 @@
 //! [`Host`]: one network namespace and its state directory, the handle every
 //! front end (CLI, C ABI, Rust callers) goes through.
 
+mod hotplug;
 mod takeover;
 mod vif;
+mod watch;
 
+pub use hotplug::{BatchOutcome, NetworkBridgeOutcome, VifBridgeOutcome};
 pub use takeover::{StartOutcome, StopOutcome};
 pub use vif::VifOutcome;
+pub use watch::{WatchOptions, WatchReport, WatchSummary};
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -46,6 +50,32 @@ pub enum Recovered {
 /// True when this process has CAP_NET_ADMIN in its user namespace.
 pub fn has_cap_net_admin() -> bool {
     const CAP_NET_ADMIN: u32 = 12;
+    // capget(2) first: one system call, where reading /proc/self/status
+    // is an open, eight reads and a close on every transaction.
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    let (h, d): (*mut Header, *mut Data) = (&mut header, data.as_mut_ptr());
+    // SAFETY: capget with a version-3 header and the two data structs that
+    // version fills, both alive for the call.
+    if unsafe { libc::syscall(libc::SYS_capget, h, d) } == 0 {
+        return data[0].effective & (1 << CAP_NET_ADMIN) != 0;
+    }
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -202,8 +232,7 @@ impl Host {
             .dir
             .lock(self.lock_timeout)
             .map_err(|e| e.context(what))?;
-        self.drop_stale_journal()?;
-        self.refuse_unfinished(what)?;
+        self.clear_stale_or_refuse(what)?;
         let before = match scope {
             Some(s) => self.sock.snapshot_of(s)?,
             None => self.sock.snapshot()?,
@@ -222,7 +251,10 @@ impl Host {
             what,
             &before,
             &plan,
-            new_records,
+            txn::RecordsChange {
+                before: records,
+                after: new_records,
+            },
             self.faults,
         )
         .map_err(|e| e.context(what))?;
@@ -239,24 +271,31 @@ impl Host {
         planner(&before, records.as_deref())
     }
 
-    fn refuse_unfinished(&self, what: &str) -> Result<()> {
-        if let Some(u) = self.unfinished()? {
-            let who = if u.owner_alive() {
-                "still running"
-            } else {
-                "no longer running"
-            };
-            return Err(Error::conflict(
-                what,
-                format!(
-                    "an unfinished transaction ({:?}, pid {} {who}) left a journal in {}; run `xenbr recover` first",
-                    u.what,
-                    u.pid,
-                    self.dir.path().display()
-                ),
-            ));
+    /// Removes a journal left by an earlier boot, or refuses to start while
+    /// one of this boot is unfinished: one read of the journal for both.
+    fn clear_stale_or_refuse(&self, what: &str) -> Result<()> {
+        match journal::read(self.dir.path())? {
+            Some(u) if u.is_stale() => journal::remove(&journal::Journal::path_in(self.dir.path())),
+            Some(u) => Err(self.unfinished_error(what, &u)),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    fn unfinished_error(&self, what: &str, u: &Unfinished) -> Error {
+        let who = if u.owner_alive() {
+            "still running"
+        } else {
+            "no longer running"
+        };
+        Error::conflict(
+            what,
+            format!(
+                "an unfinished transaction ({:?}, pid {} {who}) left a journal in {}; run `xenbr recover` first",
+                u.what,
+                u.pid,
+                self.dir.path().display()
+            ),
+        )
     }
 
     /// Undoes a transaction that was cut off (the process killed half-way),

@@ -57,13 +57,14 @@ impl Host {
     /// transaction (`network-bridge start`). Pairs already in place are
     /// reported as such and left alone.
     pub fn start(&mut self, req: &StartRequest) -> Result<StartOutcome> {
-        let (applied, p) = self.transact(&describe_start(req), |snap, rec| {
+        let (applied, (started, already)) = self.transact(&describe_start(req), |snap, rec| {
             let p = plan_start(snap, &Records::parse(rec)?, req)?;
-            Ok((p.plan.clone(), Some(p.records.to_content()), p))
+            let records = Some(p.records.to_content());
+            Ok((p.plan, records, (p.started, p.already)))
         })?;
         Ok(StartOutcome {
-            started: p.started,
-            already: p.already,
+            started,
+            already,
             applied,
         })
     }
@@ -93,13 +94,14 @@ impl Host {
                     .join(" ")
             )
         };
-        let (applied, p) = self.transact(&what, |snap, rec| {
+        let (applied, (stopped, detached)) = self.transact(&what, |snap, rec| {
             let p = plan_stop(snap, &Records::parse(rec)?, req)?;
-            Ok((p.plan.clone(), Some(p.records.to_content()), p))
+            let records = Some(p.records.to_content());
+            Ok((p.plan, records, (p.stopped, p.detached)))
         })?;
         Ok(StopOutcome {
-            stopped: p.stopped,
-            detached: p.detached,
+            stopped,
+            detached,
             applied,
         })
     }

@@ -78,17 +78,19 @@ impl Host {
     /// attached as asked are left alone.
     pub fn vif_online(&mut self, reqs: &[VifRequest]) -> Result<VifOutcome> {
         let scope = scope_online(reqs);
-        let (applied, p) = self.transact_in(
+        // The plan is moved to the transaction, not copied: for a batch of
+        // guests it holds thousands of steps and the predicted host.
+        let (applied, (attached, unchanged)) = self.transact_in(
             &what("online", reqs.iter().map(|r| &r.name)),
             scope.as_ref(),
             |snap, rec| {
                 let p = plan_online(snap, &Records::parse(rec)?, reqs)?;
-                Ok((p.plan.clone(), None, p))
+                Ok((p.plan, None, (p.attached, p.unchanged)))
             },
         )?;
         Ok(VifOutcome {
-            attached: p.attached,
-            unchanged: p.unchanged,
+            attached,
+            unchanged,
             applied,
             ..Default::default()
         })
@@ -99,15 +101,15 @@ impl Host {
     /// refused.
     pub fn vif_offline(&mut self, names: &[IfName]) -> Result<VifOutcome> {
         let scope = scope_offline(names);
-        let (applied, p) =
+        let (applied, (detached, unchanged, gone)) =
             self.transact_in(&what("offline", names.iter()), scope.as_ref(), |snap, _| {
                 let p = plan_offline(snap, names)?;
-                Ok((p.plan.clone(), None, p))
+                Ok((p.plan, None, (p.detached, p.unchanged, p.gone)))
             })?;
         Ok(VifOutcome {
-            detached: p.detached,
-            unchanged: p.unchanged,
-            gone: p.gone,
+            detached,
+            unchanged,
+            gone,
             applied,
             ..Default::default()
         })

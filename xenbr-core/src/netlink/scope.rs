@@ -3,12 +3,12 @@
 //! pipelined, as `ip link set` reads its one device. Attaching one guest
 //! interface on a host with thousands must not dump them all, twice.
 
-use std::collections::{HashMap, HashSet};
+use crate::fasthash::{FastMap, FastSet};
 
 use netlink_packet_core::DecodeError;
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkInfo, LinkMessage};
-use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::read::{parse_link, parse_route, resolve, route_links, RawLink};
 use super::Socket;
@@ -18,7 +18,7 @@ use crate::state::{Route, Snapshot};
 
 const RTM_NEWLINK: u16 = 16;
 /// Up to this many links are read one by one; beyond, one dump is cheaper.
-const BY_NAME_MAX: usize = 64;
+pub(crate) const BY_NAME_MAX: usize = 64;
 
 /// Which part of the host a scoped snapshot holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,10 +47,23 @@ fn no_stats(m: &mut LinkMessage) {
 }
 
 impl Socket {
+    /// Every bridge port of the namespace as its bridge reports it (`bridge
+    /// link show`, a dump of family `AF_BRIDGE`): index, name, up, MTU, MAC,
+    /// the master's index and a veth's peer index, and nothing of the rest
+    /// of a link (no kind, no IPv4/IPv6 settings, no port options decoded).
+    /// The kernel writes about a quarter of a link message's bytes for each
+    /// port (420 against 1526 for a tap) and only for ports, which makes it
+    /// the cheap way to re-read a batch of links that all end as ports.
+    pub(crate) fn bridge_ports(&mut self) -> Result<Vec<RawLink>> {
+        let mut m = LinkMessage::default();
+        m.header.interface_family = AddressFamily::Bridge;
+        self.dump(RouteNetlinkMessage::GetLink(m), "bridge ports", link_parser)
+    }
+
     /// Reads the part of the host `scope` names. Counters are left at zero.
     pub fn snapshot_of(&mut self, scope: &Scope) -> Result<Snapshot> {
         let mut raw: Vec<RawLink> = if scope.links.len() > BY_NAME_MAX {
-            let wanted: HashSet<&IfName> = scope.links.iter().collect();
+            let wanted: FastSet<&IfName> = scope.links.iter().collect();
             let mut m = LinkMessage::default();
             no_stats(&mut m);
             self.dump(RouteNetlinkMessage::GetLink(m), "links", link_parser)?
@@ -82,7 +95,7 @@ impl Socket {
             no_stats(&mut m);
             raw.extend(self.dump(RouteNetlinkMessage::GetLink(m), "bridges", link_parser)?);
         }
-        let mut seen: HashSet<u32> = HashSet::new();
+        let mut seen: FastSet<u32> = FastSet::default();
         raw.retain(|r| seen.insert(r.link.index));
         // The bridges the links held are ports of, and the other ends of
         // their veths, so masters and peers have names as in a full snapshot.
@@ -94,7 +107,7 @@ impl Socket {
                     .chain(r.peer.filter(|_| !r.link.peer_elsewhere))
             })
             .filter(|m| !seen.contains(m))
-            .collect::<HashSet<_>>()
+            .collect::<FastSet<_>>()
             .into_iter()
             .collect();
         if !masters.is_empty() {
@@ -113,7 +126,7 @@ impl Socket {
                     .flatten(),
             );
         }
-        let names: HashMap<u32, IfName> = raw
+        let names: FastMap<u32, IfName> = raw
             .iter()
             .map(|r| (r.link.index, r.link.name.clone()))
             .collect();
@@ -139,8 +152,8 @@ impl Socket {
 
     /// The routes through the links `held` (and those through no link),
     /// each hop named even when its link is not held, as in a full snapshot.
-    fn routes_through(&mut self, held: &[u32], names: &HashMap<u32, IfName>) -> Result<Vec<Route>> {
-        let held: HashSet<u32> = held.iter().copied().collect();
+    fn routes_through(&mut self, held: &[u32], names: &FastMap<u32, IfName>) -> Result<Vec<Route>> {
+        let held: FastSet<u32> = held.iter().copied().collect();
         let msgs: Vec<_> = self
             .route_messages()?
             .into_iter()
@@ -150,7 +163,7 @@ impl Socket {
             })
             .collect();
         // The other links of multipath routes through a held one.
-        let others: HashSet<u32> = msgs
+        let others: FastSet<u32> = msgs
             .iter()
             .flat_map(route_links)
             .filter(|i| !names.contains_key(i))

@@ -28,7 +28,7 @@ const TX_DATAGRAM: usize = 32 * 1024;
 /// How often a dump is restarted when the kernel says it was interrupted.
 const DUMP_RETRIES: usize = 8;
 /// What we ask for `SO_RCVBUF`: room for the ACKs of a whole datagram.
-const RCVBUF_WANTED: usize = 4 << 20;
+pub(crate) const RCVBUF_WANTED: usize = 4 << 20;
 
 /// A message as it arrived: header fields and the raw payload.
 pub(crate) struct Incoming<'a> {
@@ -412,6 +412,11 @@ impl Socket {
     }
 }
 
+/// Splits a received datagram into its messages, checking every length.
+pub(crate) fn split<'a>(datagram: &'a [u8], op: &'a str) -> Result<Vec<Incoming<'a>>> {
+    Messages { buf: datagram, op }.collect()
+}
+
 /// The messages of one datagram, in order; a malformed length ends the
 /// walk with an error.
 struct Messages<'a> {
@@ -455,7 +460,7 @@ fn header_of(m: &Incoming<'_>) -> NetlinkHeader {
     h
 }
 
-fn setsockopt_int(fd: i32, opt: libc::c_int, value: libc::c_int) -> std::io::Result<()> {
+pub(crate) fn setsockopt_int(fd: i32, opt: libc::c_int, value: libc::c_int) -> std::io::Result<()> {
     // SAFETY: a plain int option on a valid socket.
     let r = unsafe {
         libc::setsockopt(

@@ -7,7 +7,7 @@
 //! Xen does, minus its guess: a host with several bridges and none named is
 //! an error that lists them.
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 
 use crate::error::{Error, Result};
 use crate::names::{IfName, MacAddr, Mtu};
@@ -136,46 +136,61 @@ pub fn choose_bridge(
 /// (a missing interface or bridge, a name taken, an MTU out of range, a port
 /// of another bridge) refuses the whole batch, naming it.
 pub fn plan_online(snap: &Snapshot, records: &Records, reqs: &[VifRequest]) -> Result<OnlinePlan> {
-    let mut addrs: HashMap<&IfName, Vec<&Address>> = HashMap::new();
+    let mut addrs: FastMap<&IfName, Vec<&Address>> = FastMap::default();
     for a in snap.addresses.iter().filter(|a| !a.is_kernel_made()) {
         addrs.entry(&a.ifname).or_default().push(a);
     }
     let mut ops = Vec::with_capacity(reqs.len() * 4);
     let mut attached = Vec::with_capacity(reqs.len());
     let mut unchanged = Vec::new();
-    let mut renamed_to: HashMap<IfName, &IfName> = HashMap::new();
+    let mut renamed_to: FastMap<IfName, &IfName> = FastMap::default();
+    let mut chosen: Vec<(Option<&IfName>, IfName)> = Vec::new();
     for r in reqs {
-        let op = format!("vif online {}", r.name);
-        let l = snap
-            .link(&r.name)
-            .ok_or_else(|| Error::not_found(&op, format!("interface {}", r.name)).about(&r.name))?;
+        // The error context, written only for an error: a batch names a
+        // thousand interfaces.
+        let op = || format!("vif online {}", r.name);
+        let l = snap.link(&r.name).ok_or_else(|| {
+            Error::not_found(op(), format!("interface {}", r.name)).about(&r.name)
+        })?;
         if l.kind == LinkKind::Bridge {
             return Err(Error::invalid(
-                &op,
+                op(),
                 format!("{} is a bridge, not a guest's interface", r.name),
             )
             .about(&r.name));
         }
-        let bridge =
-            choose_bridge(snap, records, r.bridge.as_ref(), &op).map_err(|e| e.about(&r.name))?;
+        // The choice depends only on the bridge asked for: made once per
+        // bridge named, for the first request naming it, whose error it
+        // would be.
+        let bridge = match chosen.iter().find(|(asked, _)| *asked == r.bridge.as_ref()) {
+            Some((_, b)) => b.clone(),
+            None => {
+                let b = choose_bridge(snap, records, r.bridge.as_ref(), &op())
+                    .map_err(|e| e.about(&r.name))?;
+                chosen.push((r.bridge.as_ref(), b.clone()));
+                b
+            }
+        };
         let br = snap.link(&bridge).expect("chosen bridges exist");
         if let Some(m) = l.master.as_ref().filter(|m| **m != bridge) {
             return Err(
-                Error::conflict(&op, format!("{} is already a port of {m}", r.name)).about(&r.name),
+                Error::conflict(op(), format!("{} is already a port of {m}", r.name))
+                    .about(&r.name),
             );
         }
         let mtu = r.mtu.map(Mtu::get).unwrap_or(br.mtu);
         let name = r.vifname.clone().unwrap_or_else(|| r.name.clone());
         if name != r.name {
             if snap.has_link(&name) {
-                return Err(
-                    Error::exists(&op, format!("interface {name} (asked for as vifname)"))
-                        .about(&r.name),
-                );
+                return Err(Error::exists(
+                    op(),
+                    format!("interface {name} (asked for as vifname)"),
+                )
+                .about(&r.name));
             }
             if let Some(other) = renamed_to.insert(name.clone(), &r.name) {
                 return Err(Error::invalid(
-                    &op,
+                    op(),
                     format!("{other} and {} would both be renamed {name}", r.name),
                 )
                 .about(&r.name));

@@ -123,18 +123,34 @@ struct Canon<'a> {
 
 impl<'a> Canon<'a> {
     fn of(s: &'a Snapshot) -> Self {
+        Self::of_these(s, |_| true, |_| true, |_| true)
+    }
+
+    /// The canonical form of the links, addresses and routes of `s` that
+    /// pass the filters, taken by reference.
+    fn of_these(
+        s: &'a Snapshot,
+        link: impl Fn(&Link) -> bool,
+        addr: impl Fn(&Address) -> bool,
+        route: impl Fn(&Route) -> bool,
+    ) -> Self {
         Canon {
-            links: s.links.iter().map(|l| (&l.name, link_key(l))).collect(),
+            links: s
+                .links
+                .iter()
+                .filter(|l| link(l))
+                .map(|l| (&l.name, link_key(l)))
+                .collect(),
             addrs: s
                 .addresses
                 .iter()
-                .filter(|a| !a.is_kernel_made())
+                .filter(|a| !a.is_kernel_made() && addr(a))
                 .map(|a| (addr_key(a), a))
                 .collect(),
             routes: s
                 .routes
                 .iter()
-                .filter(|r| !r.is_kernel_made())
+                .filter(|r| !r.is_kernel_made() && route(r))
                 .map(|r| (route_key(r), r))
                 .collect(),
         }
@@ -175,7 +191,11 @@ fn describe_link(l: &Link) -> String {
 /// (`link eth0: mtu 1500 -> 9000`, `- address 192.0.2.10/24 ... dev eth0`,
 /// `+ route default via ...`). Empty exactly when the snapshots are equal.
 pub fn diff(before: &Snapshot, after: &Snapshot) -> Vec<String> {
-    let (a, b) = (Canon::of(before), Canon::of(after));
+    diff_canon(before, after, Canon::of(before), Canon::of(after))
+}
+
+/// The differences between `a` (of `before`) and `b` (of `after`).
+fn diff_canon(before: &Snapshot, after: &Snapshot, a: Canon<'_>, b: Canon<'_>) -> Vec<String> {
     let mut out = Vec::new();
     for (name, ka) in &a.links {
         match b.links.get(name) {
@@ -233,26 +253,17 @@ impl Snapshot {
 /// and routes on them: how a transaction verifies its own work without being
 /// confused by other changes on the host.
 pub fn diff_on(before: &Snapshot, after: &Snapshot, names: &[IfName]) -> Vec<String> {
-    let names: std::collections::HashSet<&IfName> = names.iter().collect();
+    // Filtered by reference: a transaction verifies a batch of a thousand
+    // links with this, and copying them first cost as much as comparing.
+    let names: crate::fasthash::FastSet<&IfName> = names.iter().collect();
     let named = |n: &Option<IfName>| n.as_ref().is_some_and(|o| names.contains(o));
-    let keep = |s: &Snapshot| {
-        Snapshot::new(
-            s.links
-                .iter()
-                .filter(|l| names.contains(&l.name))
-                .cloned()
-                .collect(),
-            s.addresses
-                .iter()
-                .filter(|a| names.contains(&a.ifname))
-                .cloned()
-                .collect(),
-            s.routes
-                .iter()
-                .filter(|r| named(&r.oif) || r.multipath.iter().any(|h| named(&h.oif)))
-                .cloned()
-                .collect(),
+    let keep = |s| {
+        Canon::of_these(
+            s,
+            |l| names.contains(&l.name),
+            |a| names.contains(&a.ifname),
+            |r| named(&r.oif) || r.multipath.iter().any(|h| named(&h.oif)),
         )
     };
-    diff(&keep(before), &keep(after))
+    diff_canon(before, after, keep(before), keep(after))
 }

@@ -13,11 +13,11 @@ pub mod compare;
 mod display;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fasthash::FastMap;
 use crate::names::{IfName, IpNet, MacAddr};
 
 pub use display::{addr_flag_names, route_protocol_name, route_scope_name, route_type_name};
@@ -277,7 +277,7 @@ pub struct Snapshot {
     /// rebuilt when stale, so lookups stay O(1) on hosts with thousands of
     /// links.
     #[serde(skip)]
-    positions: RefCell<HashMap<IfName, usize>>,
+    positions: RefCell<FastMap<IfName, usize>>,
 }
 
 impl Snapshot {

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 pub use statedir::{Lock, StateDir};
 
 use crate::error::{Error, Result};
+use crate::fasthash::FastMap;
 use crate::journal::{BoundOp, Entry, Journal};
 use crate::names::IfName;
 use crate::netlink::{Outcome, Request, Socket};
@@ -102,7 +103,7 @@ impl Faults {
 
 /// A running transaction's progress: what was journaled, what was sent.
 struct Progress {
-    map: HashMap<IfName, u32>,
+    map: FastMap<IfName, u32>,
     journaled: Vec<(usize, Vec<BoundOp>)>,
     /// `(step, name, index)` of each link created.
     created: Vec<(usize, IfName, u32)>,
@@ -111,20 +112,28 @@ struct Progress {
     requests: usize,
 }
 
+/// The state records around a transaction.
+pub(crate) struct RecordsChange {
+    /// As the caller read them, under the lock (`None`: absent).
+    pub before: Option<String>,
+    /// What replaces them on success (`None`: leave them as they are;
+    /// `Some(None)`: remove them).
+    pub after: Option<Option<String>>,
+}
+
 /// Runs `plan` (built from `before`) as one transaction; the caller holds
-/// `dir`'s lock. `records` replaces the state records on success (`None`:
-/// leave them as they are; `Some(None)`: remove them).
+/// `dir`'s lock.
 pub(crate) fn run(
     sock: &mut Socket,
     dir: &StateDir,
     what: &str,
     before: &Snapshot,
     plan: &Plan,
-    records: Option<Option<String>>,
+    records: RecordsChange,
     faults: Faults,
 ) -> Result<Applied> {
-    let records_before = dir.read_records()?;
-    let records = records.filter(|r| *r != records_before);
+    let records_before = records.before;
+    let records = records.after.filter(|r| *r != records_before);
     if plan.is_empty() && records.is_none() {
         return Ok(Applied::default());
     }
@@ -144,7 +153,7 @@ pub(crate) fn run(
     let faults = Faults::resolve(faults);
     let result = forward(sock, &mut journal, plan, &mut p, faults)
         .and_then(|()| faults.at(plan.steps.len(), plan.steps.len()))
-        .and_then(|()| verify(sock, plan))
+        .and_then(|()| verify(sock, plan, &p.map))
         .and_then(|()| match &records {
             Some(r) => dir.write_records(r.as_deref()),
             None => Ok(()),
@@ -212,7 +221,7 @@ fn forward(
         }
         let mut reqs: Vec<Request> = Vec::with_capacity(end - i);
         let mut owners: Vec<(usize, usize)> = Vec::with_capacity(end - i);
-        let mut entries = Vec::with_capacity(end - i);
+        let first_undo = p.journaled.len();
         for k in i..end {
             let step = &plan.steps[k];
             let req = bind::bind(&step.op, &|n| p.map.get(n).copied()).map_err(|name| {
@@ -221,25 +230,33 @@ fn forward(
                     format!("the index of {name} is not known"),
                 )
             })?;
+            // The indices an undo's links have now, or had just before this
+            // step deleted them.
+            let bound = |op: &Op, map: &FastMap<IfName, u32>, gone: &[(IfName, u32)]| {
+                op.links()
+                    .into_iter()
+                    .filter_map(|n| {
+                        map.get(n)
+                            .or_else(|| gone.iter().find(|(g, _)| g == n).map(|(_, i)| i))
+                            .map(|i| (n.clone(), *i))
+                    })
+                    .collect::<Vec<(IfName, u32)>>()
+            };
             // An undo that re-creates a link (of a delete) records the indices
             // it replaces, read before the delete: replay maps older entries'
-            // indices to the new link's.
-            let replaced: Vec<Vec<(IfName, u32)>> = step
+            // indices to the new link's. (Only undos of deletes re-create, so
+            // this list is almost always empty and allocates nothing.)
+            let replaced: Vec<(usize, Vec<(IfName, u32)>)> = step
                 .undo
                 .iter()
-                .map(|op| match op.is_create() {
-                    true => op
-                        .links()
-                        .into_iter()
-                        .filter_map(|n| p.map.get(n).map(|i| (n.clone(), *i)))
-                        .collect(),
-                    false => Vec::new(),
-                })
+                .enumerate()
+                .filter(|(_, op)| op.is_create())
+                .map(|(j, op)| (j, bound(op, &p.map, &[])))
                 .collect();
             // The links a delete removes: its undo re-creates them and
             // then restores their settings, addresses and routes, which are
             // bound to the old indices (replay maps them to the new link's).
-            let mut gone: HashMap<IfName, u32> = HashMap::new();
+            let mut gone: Vec<(IfName, u32)> = Vec::new();
             match &step.op {
                 Op::Rename { name, to } => {
                     if let Some(ix) = p.map.remove(name) {
@@ -257,31 +274,19 @@ fn forward(
                 }
                 _ => {}
             }
+            let mut replaced = replaced.into_iter().peekable();
             let undo: Vec<BoundOp> = step
                 .undo
                 .iter()
-                .zip(replaced)
-                .map(|(op, replaced)| BoundOp {
-                    at: match op.is_create() {
-                        true => replaced,
-                        false => op
-                            .links()
-                            .into_iter()
-                            .filter_map(|n| {
-                                p.map
-                                    .get(n)
-                                    .or_else(|| gone.get(n))
-                                    .map(|i| (n.clone(), *i))
-                            })
-                            .collect(),
+                .enumerate()
+                .map(|(j, op)| BoundOp {
+                    at: match replaced.next_if(|(r, _)| *r == j) {
+                        Some((_, at)) => at,
+                        None => bound(op, &p.map, &gone),
                     },
                     op: op.clone(),
                 })
                 .collect();
-            entries.push(Entry::Undo {
-                step: k + 1,
-                ops: undo.clone(),
-            });
             p.journaled.push((k + 1, undo));
             if let Some(last) = reqs.last_mut() {
                 if bind::merge(last, &req) {
@@ -292,7 +297,7 @@ fn forward(
             reqs.push(req);
             owners.push((k, k));
         }
-        journal.append(&entries)?;
+        journal.append_undo(&p.journaled[first_undo..])?;
         faults.journaled(i);
         let mut bytes = Vec::with_capacity(reqs.len());
         let mut seqs = Vec::with_capacity(reqs.len());
@@ -378,8 +383,10 @@ pub(crate) fn send_one(sock: &mut Socket, req: &Request, what: &str) -> Result<(
 }
 
 /// Re-reads the kernel and compares the links the plan touched (and their
-/// addresses and routes) with what the model predicted.
-fn verify(sock: &mut Socket, plan: &Plan) -> Result<()> {
+/// addresses and routes, when the plan changes any) with what the model
+/// predicted. `map` holds the kernel index of each link by its name at the
+/// end of the plan.
+fn verify(sock: &mut Socket, plan: &Plan, map: &FastMap<IfName, u32>) -> Result<()> {
     if plan.touched.is_empty() {
         return Ok(());
     }
@@ -387,18 +394,59 @@ fn verify(sock: &mut Socket, plan: &Plan) -> Result<()> {
         .steps
         .iter()
         .any(|s| matches!(s.op, Op::AddRoute(_) | Op::DelRoute(_)));
-    let actual = sock.snapshot_of(&crate::netlink::Scope {
-        links: plan.touched.clone(),
-        bridges: false,
-        addresses: true,
-        routes,
-    })?;
-    let mut expected = plan.expected.clone();
-    expected.adopt_unknown_macs(&actual);
-    if !routes {
-        expected.routes.clear();
-    }
-    let d = compare::diff_on(&expected, &actual, &plan.touched);
+    // Addresses are re-read when a step changes them in the model: adds and
+    // deletes, and the side effects of taking a link down, deleting it or
+    // renaming it (labels). A plan of MACs, MTUs, masters and ups, such as
+    // attaching a batch of guests, leaves them as they were, and reading
+    // them back would check only that no one else changed them meanwhile.
+    let addresses = plan.steps.iter().any(|s| {
+        matches!(
+            s.op,
+            Op::AddAddress(_)
+                | Op::DelAddress(_)
+                | Op::SetUp { up: false, .. }
+                | Op::DeleteLink { .. }
+                | Op::Rename { .. }
+        )
+    });
+    let ports = match addresses || routes {
+        true => None,
+        false => read_as_ports(sock, plan, map)?,
+    };
+    let actual = match ports {
+        Some(actual) => actual,
+        None => sock.snapshot_of(&crate::netlink::Scope {
+            links: plan.touched.clone(),
+            bridges: false,
+            addresses,
+            routes,
+        })?,
+    };
+    // The model as it can be compared: MACs the kernel chose taken from it,
+    // and what was not read left out. Copied only when that changes it (a
+    // batch of attaches compares the model as it is).
+    let unknown_mac = plan
+        .touched
+        .iter()
+        .any(|n| plan.expected.link(n).is_some_and(|l| l.mac.is_none()));
+    let unread = (!routes && !plan.expected.routes.is_empty())
+        || (!addresses && !plan.expected.addresses.is_empty());
+    let adjusted;
+    let expected = if unknown_mac || unread {
+        let mut e = plan.expected.clone();
+        e.adopt_unknown_macs(&actual);
+        if !routes {
+            e.routes.clear();
+        }
+        if !addresses {
+            e.addresses.clear();
+        }
+        adjusted = e;
+        &adjusted
+    } else {
+        &plan.expected
+    };
+    let d = compare::diff_on(expected, &actual, &plan.touched);
     if d.is_empty() {
         return Ok(());
     }
@@ -409,4 +457,83 @@ fn verify(sock: &mut Socket, plan: &Plan) -> Result<()> {
             d.join("; ")
         ),
     ))
+}
+
+/// Reads back the links a plan touched from the bridges' own dump (see
+/// [`Socket::bridge_ports`]) instead of a link dump, when that is sure to
+/// say as much: the batch is large enough to be read with a dump anyway,
+/// every step only sets a MAC, an MTU, a master or up/down, and every
+/// touched link ends as a port of a bridge. What a bridge does not report
+/// (the kind, a veth's peer, ...) belongs to the device, and no such step
+/// changes it: it is taken from the model for each port that is still the
+/// device the plan changed (the same kernel index, under the same name).
+///
+/// `None` (read the links as usual) when the plan is not of that shape, and
+/// also when a touched link is not found as the same port of the bridge
+/// predicted: the difference is then described from a full read.
+fn read_as_ports(
+    sock: &mut Socket,
+    plan: &Plan,
+    map: &FastMap<IfName, u32>,
+) -> Result<Option<Snapshot>> {
+    if plan.touched.len() <= crate::netlink::BY_NAME_MAX {
+        return Ok(None);
+    }
+    let shape = plan.steps.iter().all(|s| {
+        matches!(
+            s.op,
+            Op::SetMac { .. }
+                | Op::SetMtu { .. }
+                | Op::SetMaster {
+                    master: Some(_),
+                    ..
+                }
+                | Op::SetUp { .. }
+        )
+    });
+    if !shape {
+        return Ok(None);
+    }
+    // The links predicted, by index, and the names of their bridges by index.
+    let mut want: FastMap<u32, &crate::state::Link> = FastMap::default();
+    let mut bridges: FastMap<u32, &IfName> = FastMap::default();
+    for name in &plan.touched {
+        let Some(l) = plan.expected.link(name) else {
+            return Ok(None);
+        };
+        let (Some(master), Some(&index)) = (l.master.as_ref(), map.get(name)) else {
+            return Ok(None);
+        };
+        let Some(&master_index) = map.get(master) else {
+            return Ok(None);
+        };
+        bridges.insert(master_index, master);
+        want.insert(index, l);
+    }
+    let mut links = Vec::with_capacity(want.len());
+    for port in sock.bridge_ports()? {
+        let Some(l) = want.get(&port.link.index) else {
+            continue;
+        };
+        let Some(master) = port.master.and_then(|i| bridges.get(&i)) else {
+            return Ok(None);
+        };
+        if port.link.name != l.name {
+            return Ok(None);
+        }
+        let mut got = port.link;
+        got.master = Some((*master).clone());
+        got.kind = l.kind;
+        got.info_kind = l.info_kind.clone();
+        got.peer = l.peer.clone();
+        got.peer_elsewhere = l.peer_elsewhere;
+        got.bridge = l.bridge;
+        got.min_mtu = l.min_mtu;
+        got.max_mtu = l.max_mtu;
+        links.push(got);
+    }
+    if links.len() != want.len() {
+        return Ok(None);
+    }
+    Ok(Some(Snapshot::new(links, Vec::new(), Vec::new())))
 }

@@ -59,6 +59,16 @@ macro_rules! world {
     };
 }
 
+/// Stops a link-event stream when dropped, so that a test failing while a
+/// watch runs on another thread unwinds instead of waiting for it for ever.
+pub struct StopOnDrop(pub xenbr_core::netlink::Stopper);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
 /// Asserts two snapshots are the same host, printing the differences.
 #[track_caller]
 pub fn assert_same(before: &xenbr_core::Snapshot, after: &xenbr_core::Snapshot, what: &str) {

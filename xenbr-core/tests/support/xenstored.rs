@@ -12,6 +12,8 @@
 //! the few libxenctrl/libxengnttab/libxenevtchn calls and /proc/xen files it
 //! opens at start. The guard kills the daemon by pid and removes its files.
 
+#![allow(dead_code)]
+
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
@@ -24,9 +26,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const XENSTORED: &str = "usr/lib/xen-4.17/bin/xenstored";
+// By way of the workspace, so that other packages' tests can include this file.
 const SHIM_SOURCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/support/xenstored_shim.c"
+    "/../xenbr-core/tests/support/xenstored_shim.c"
 );
 
 /// The unpacked Xen tools.
