@@ -69,8 +69,12 @@ pub(crate) fn replay(
         }
         for b in ops {
             if let Some(kept) = &never_ran {
+                // What it sets back on other links is what the delete would
+                // have changed of them: a bridge's MTU or MAC when a port
+                // went, which setting would pin for good.
                 let own = b.op.subject().is_some_and(|n| kept.contains(n));
-                if own || matches!(b.op, Op::DelRoute(_)) {
+                let follows = matches!(b.op, Op::SetMtu { .. } | Op::SetMac { .. });
+                if own || follows || matches!(b.op, Op::DelRoute(_)) {
                     continue;
                 }
             }
