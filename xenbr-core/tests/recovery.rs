@@ -549,3 +549,49 @@ fn recovery_leaves_a_bridge_following_its_ports() {
         ],
     );
 }
+
+/// A create that finds its name taken (another tool made the link between
+/// the snapshot and the send) fails with EEXIST; the rollback undoes the
+/// steps before it and leaves the other party's link alone, which a replay
+/// of the create's undo (delete by name) would have deleted.
+#[test]
+fn a_create_whose_name_was_taken_meanwhile_leaves_that_link() {
+    let test = "recovery_create_name_taken";
+    let Some(w) = support::world(test) else {
+        return;
+    };
+    let dir = support::state_dir(test);
+    let mut host = w.host.host(&dir).unwrap();
+    let ops = [
+        Op::SetMtu {
+            name: n("eth0"),
+            mtu: 1400,
+        },
+        bridge("xb"),
+    ];
+    let mut after_snapshot = None;
+    let e = host
+        .transact("test plan", |s, _| {
+            let plan = Plan::build(s, ops.to_vec())?;
+            // The other party, after xenbr read the host.
+            w.host.apply(&[Op::CreateVeth {
+                name: n("xb"),
+                peer: n("xc"),
+            }])?;
+            after_snapshot = Some(s.clone());
+            Ok((plan, None, ()))
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RolledBack, "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("xb"), "the error names the link: {msg}");
+    let now = host.snapshot().unwrap();
+    let theirs = now
+        .link(&n("xb"))
+        .expect("the other party's xb is still there");
+    assert_eq!(theirs.kind, xenbr_core::state::LinkKind::Veth, "{theirs:?}");
+    assert!(now.link(&n("xc")).is_some(), "and its peer");
+    let eth0 = now.link(&n("eth0")).unwrap();
+    let was = after_snapshot.unwrap().link(&n("eth0")).unwrap().mtu;
+    assert_eq!(eth0.mtu, was, "step 1 was rolled back");
+}

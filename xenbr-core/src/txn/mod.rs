@@ -315,6 +315,12 @@ fn forward(
             _ => None,
         }) {
             let (a, b) = owners[k];
+            // A create is the last step of its segment. When it is what
+            // failed, it made nothing, and the name its undo would delete
+            // may be another's link (EEXIST): it is not among the sent.
+            if b + 1 == end && plan.steps[b].op.is_create() {
+                p.sent = b;
+            }
             let what = plan.steps[a..=b]
                 .iter()
                 .map(|s| s.op.describe())
