@@ -595,3 +595,18 @@ fn a_create_whose_name_was_taken_meanwhile_leaves_that_link() {
     let was = after_snapshot.unwrap().link(&n("eth0")).unwrap().mtu;
     assert_eq!(eth0.mtu, was, "step 1 was rolled back");
 }
+
+/// An IPv6 route added without a metric (the kernel gives it 1024) beside
+/// the same prefix at a lower metric: its undo must delete the 1024 one, not
+/// the first of that prefix the kernel finds.
+#[test]
+fn an_ipv6_route_without_a_metric_beside_a_lower_one() {
+    let low = route("fd00:7::/64", None, "eth0", Some(50), 254);
+    let mut unset = route("fd00:7::/64", None, "eth0", None, 254);
+    unset.priority = None;
+    every_step(
+        "recovery_ipv6_default_metric",
+        &[Op::AddRoute(low)],
+        &[Op::AddRoute(unset), up("eth0", true)],
+    );
+}

@@ -296,6 +296,9 @@ impl Request {
     }
 }
 
+/// The metric the kernel gives an IPv6 route that names none.
+const IP6_RT_PRIO_USER: u32 = 1024;
+
 /// `RT_SCOPE_NOWHERE`: in a delete, any scope.
 const RT_SCOPE_NOWHERE: u8 = 255;
 
@@ -407,7 +410,12 @@ fn route_msg(r: &Route, oif: Option<u32>, hops: &[u32]) -> RouteMessage {
     if let Some(i) = oif {
         a.push(RouteAttribute::Oif(i));
     }
-    if let Some(p) = r.priority {
+    // An IPv6 route without a metric gets the kernel's 1024 (ip6_route_add),
+    // but a delete without one matches any: the undo of adding such a route
+    // would delete the first of that prefix, one of a lower metric. Said
+    // explicitly, add and delete name the same route.
+    let ipv6_default = (!r.destination.is_ipv4()).then_some(IP6_RT_PRIO_USER);
+    if let Some(p) = r.priority.or(ipv6_default) {
         a.push(RouteAttribute::Priority(p));
     }
     if let Some(s) = r.prefsrc {
