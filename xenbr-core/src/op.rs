@@ -382,6 +382,24 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
             let l = link(name)?;
             let mut ends = vec![l];
             let mut ops = match l.kind {
+                LinkKind::Bridge
+                    if l.mac_follows_ports
+                        && !before.links.iter().any(|p| p.master.as_ref() == Some(name)) =>
+                {
+                    // The kernel gives a bridge that lost its last port the
+                    // MAC 00:00:00:00:00:00, which no one can set; one made
+                    // again gets a random MAC instead.
+                    return Err(Error::invalid(
+                        op.describe(),
+                        format!(
+                            "{name} has no ports and so the kernel's placeholder MAC \
+                             00:00:00:00:00:00, which a bridge made again cannot be given: \
+                             xenbr could not undo the delete, so it will not do it \
+                             (give {name} a port or a MAC first)"
+                        ),
+                    )
+                    .about(name));
+                }
                 LinkKind::Bridge => {
                     let b = l.bridge.unwrap_or(crate::state::BridgeInfo {
                         stp: false,

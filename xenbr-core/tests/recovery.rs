@@ -610,3 +610,54 @@ fn an_ipv6_route_without_a_metric_beside_a_lower_one() {
         &[Op::AddRoute(unset), up("eth0", true)],
     );
 }
+
+/// A bridge that lost its last port has the kernel's placeholder MAC
+/// (all zeros), which no one can set: a delete could not be undone as it
+/// was, so it is refused before anything changes, naming the bridge.
+#[test]
+fn deleting_a_bridge_without_ports_or_a_mac_is_refused() {
+    let test = "recovery_refuse_zero_mac_bridge";
+    let Some(w) = support::world(test) else {
+        return;
+    };
+    let set = |master: Option<&str>| Op::SetMaster {
+        name: n("p"),
+        master: master.map(n),
+    };
+    w.host
+        .apply(&[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            Op::CreateVeth {
+                name: n("p"),
+                peer: n("q"),
+            },
+            set(Some("br1")),
+            set(None),
+        ])
+        .unwrap();
+    let dir = support::state_dir(test);
+    let mut host = w.host.host(&dir).unwrap();
+    let before = host.snapshot().unwrap();
+    let mac = before.link(&n("br1")).unwrap().mac.unwrap();
+    assert!(mac.is_zero(), "the kernel's placeholder: {mac}");
+    let e = crash::run(&mut host, &[Op::DeleteLink { name: n("br1") }]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("delete br1") && msg.contains("no ports"),
+        "{msg}"
+    );
+    same(&mut host, &before, "a refused delete");
+    // With a port, the bridge's MAC is its port's again and the delete can
+    // be undone, so it goes ahead.
+    crash::run(
+        &mut host,
+        &[set(Some("br1")), Op::DeleteLink { name: n("br1") }],
+    )
+    .unwrap();
+}
