@@ -26,18 +26,27 @@ pub fn run(host: &mut Host, ops: &[Op]) -> xenbr_core::Result<()> {
 /// the namespace `XENBR_CHILD_NETNS` until the hook kills it. Does nothing
 /// when run as an ordinary test.
 pub fn child_main() {
-    let Ok(ns) = std::env::var("XENBR_CHILD_NETNS") else {
+    let Some(mut host) = child_host() else {
         return;
     };
+    let ops: Vec<Op> = serde_json::from_str(&std::env::var("XENBR_CHILD_OPS").unwrap()).unwrap();
+    let r = run(&mut host, &ops);
+    panic!("the child was not killed: {r:?}");
+}
+
+/// In a crash child, enters the namespace `XENBR_CHILD_NETNS` and opens the
+/// host there with state directory `XENBR_CHILD_STATE`; `None` when this is
+/// not a crash child (the `child` test run as an ordinary test).
+pub fn child_host() -> Option<Host> {
+    let ns = std::env::var("XENBR_CHILD_NETNS").ok()?;
     let f = std::fs::File::open(ns).unwrap();
     // SAFETY: setns on a namespace descriptor we hold open.
     assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-    let ops: Vec<Op> = serde_json::from_str(&std::env::var("XENBR_CHILD_OPS").unwrap()).unwrap();
-    let mut host = Host::open()
-        .unwrap()
-        .with_state_dir(std::env::var("XENBR_CHILD_STATE").unwrap());
-    let r = run(&mut host, &ops);
-    panic!("the child was not killed: {r:?}");
+    Some(
+        Host::open()
+            .unwrap()
+            .with_state_dir(std::env::var("XENBR_CHILD_STATE").unwrap()),
+    )
 }
 
 /// How a crash child ended.
@@ -54,11 +63,19 @@ pub enum Crash {
 /// `/proc/PID/fd/N` path) with state directory `state`, with test hook
 /// `hook` set to `k`.
 pub fn crash(netns: &str, state: &Path, ops: &[Op], hook: &str, k: usize) -> Crash {
+    let ops = serde_json::to_string(ops).unwrap();
+    crash_child(netns, state, &[("XENBR_CHILD_OPS", &ops)], hook, k)
+}
+
+/// Runs this test binary's `child` test in a child process inside the
+/// namespace at `netns`, with state directory `state`, the variables `job`
+/// saying what to run, and test hook `hook` set to `k`.
+pub fn crash_child(netns: &str, state: &Path, job: &[(&str, &str)], hook: &str, k: usize) -> Crash {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child", "--nocapture", "--test-threads=1"])
         .env("XENBR_CHILD_NETNS", netns)
         .env("XENBR_CHILD_STATE", state)
-        .env("XENBR_CHILD_OPS", serde_json::to_string(ops).unwrap())
+        .envs(job.iter().copied())
         .env(hook, k.to_string())
         .output()
         .unwrap();
