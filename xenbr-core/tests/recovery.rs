@@ -661,3 +661,44 @@ fn deleting_a_bridge_without_ports_or_a_mac_is_refused() {
     )
     .unwrap();
 }
+
+/// An IPv4 route of metric 0 added beside the same prefix via a gateway at
+/// metric 50. When the add never ran (journaled, not sent), its undo must
+/// not delete the other: a delete takes metric 0 and no gateway for "any".
+#[test]
+fn an_ipv4_route_of_metric_0_that_never_ran_beside_another() {
+    // The world has 198.51.100.0/24 via 192.0.2.1 dev eth0 metric 50.
+    let direct = route("198.51.100.0/24", None, "eth0", Some(0), 254);
+    every_step(
+        "recovery_ipv4_metric_0",
+        &[],
+        &[Op::AddRoute(direct), up("eth0", true)],
+    );
+}
+
+/// An IPv6 address added to a link whose MTU the plan first raises to 1280
+/// or more: when neither ran, the link has no IPv6 at all, and the undo's
+/// delete of the address (ENXIO) is already so.
+#[test]
+fn an_ipv6_address_on_a_link_that_had_no_ipv6() {
+    every_step(
+        "recovery_ipv6_disabled",
+        &[
+            Op::CreateVeth {
+                name: n("v"),
+                peer: n("w"),
+            },
+            Op::SetMtu {
+                name: n("v"),
+                mtu: 576,
+            },
+        ],
+        &[
+            Op::SetMtu {
+                name: n("v"),
+                mtu: 1500,
+            },
+            Op::AddAddress(address("v", "2001:db8::5/64", None)),
+        ],
+    );
+}

@@ -85,6 +85,10 @@ const REGRESSIONS: &[u64] = &[
     7328957191118334702,
     // A bridge without ports (MAC all zeros) deleted: not undoable.
     4091979751375818425,
+    // A route delete of an add that never ran took another of its prefix.
+    798188968523227387,
+    // An address delete on a link without IPv6 (ENXIO) taken for a failure.
+    8387374830830634826,
 ];
 
 /// The seeds of this run: the one `XENBR_LAW_SEED` names, or the

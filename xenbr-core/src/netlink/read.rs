@@ -115,6 +115,46 @@ impl Socket {
         )
     }
 
+    /// True when the kernel holds `route` as the model keys it (see
+    /// [`crate::state::apply::same_route`]), its link and its hops' links
+    /// given by index: one dump filtered by family, table and link, as
+    /// `ip route show table T dev D` reads. A delete names "any" where a
+    /// route has no gateway, metric 0 or protocol 0, so only this tells a
+    /// route that is gone from another of the same prefix.
+    pub(crate) fn holds_route(
+        &mut self,
+        route: &Route,
+        oif: Option<u32>,
+        hops: &[u32],
+    ) -> Result<bool> {
+        let mut m = RouteMessage::default();
+        m.header.address_family = match route.destination.is_ipv4() {
+            true => AddressFamily::Inet,
+            false => AddressFamily::Inet6,
+        };
+        m.header.table = u8::try_from(route.table).unwrap_or(0);
+        m.attributes.push(RouteAttribute::Table(route.table));
+        if let Some(i) = oif {
+            m.attributes.push(RouteAttribute::Oif(i));
+        }
+        // Links by index on both sides: a name stands for each index.
+        let tag = |i: u32| format!("#{i}").parse::<IfName>().ok();
+        let mut want = route.clone();
+        want.oif = oif.and_then(tag);
+        for (hop, i) in want.multipath.iter_mut().zip(hops) {
+            hop.oif = tag(*i);
+        }
+        let held = self.dump(RouteNetlinkMessage::GetRoute(m), "routes", |ty, payload| {
+            if ty != RTM_NEWROUTE {
+                return Ok(None);
+            }
+            Ok(parse_route(&RouteMessage::parse(payload)?, &tag))
+        })?;
+        Ok(held
+            .iter()
+            .any(|r| crate::state::apply::same_route(&want, r)))
+    }
+
     /// The routes of every table, as the kernel's messages.
     pub(super) fn route_messages(&mut self) -> Result<Vec<RouteMessage>> {
         self.dump(

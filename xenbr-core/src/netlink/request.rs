@@ -296,9 +296,6 @@ impl Request {
     }
 }
 
-/// The metric the kernel gives an IPv6 route that names none.
-const IP6_RT_PRIO_USER: u32 = 1024;
-
 /// `RT_SCOPE_NOWHERE`: in a delete, any scope.
 const RT_SCOPE_NOWHERE: u8 = 255;
 
@@ -414,9 +411,10 @@ fn route_msg(r: &Route, oif: Option<u32>, hops: &[u32]) -> RouteMessage {
     // but a delete without one matches any: the undo of adding such a route
     // would delete the first of that prefix, one of a lower metric. Said
     // explicitly, add and delete name the same route.
-    let ipv6_default = (!r.destination.is_ipv4()).then_some(IP6_RT_PRIO_USER);
-    if let Some(p) = r.priority.or(ipv6_default) {
-        a.push(RouteAttribute::Priority(p));
+    if r.priority.is_some() || !r.destination.is_ipv4() {
+        a.push(RouteAttribute::Priority(
+            crate::state::apply::effective_priority(r),
+        ));
     }
     if let Some(s) = r.prefsrc {
         a.push(RouteAttribute::PrefSource(route_addr(s)));

@@ -131,6 +131,15 @@ pub(crate) fn replay(
                     continue;
                 }
             }
+            // Deleting a route the kernel does not hold (its add never ran)
+            // would delete another of the same prefix: a delete takes no
+            // gateway, metric 0 or protocol 0 for "any".
+            if let Request::DelRoute { route, oif, hops } = &req {
+                flush(sock, &mut batch, &mut errors);
+                if !sock.holds_route(route, *oif, hops).unwrap_or(true) {
+                    continue;
+                }
+            }
             // Renaming back a link that does not carry the name the rename
             // gave it: the rename never ran (its segment was journaled, not
             // sent), and the name to go back to may still be another link's
