@@ -210,8 +210,10 @@ pub struct Unfinished {
     pub boot_id: String,
     /// `(step, undo ops)` in the order written.
     pub undo: Vec<(usize, Vec<BoundOp>)>,
-    /// Links it created: `(name when created, index)`.
-    pub created: Vec<(IfName, u32)>,
+    /// Links it created: `(step, name when created, index)`; the step is
+    /// the one whose undo was written last before (a create is a segment of
+    /// its own, journaled before it is sent and recorded after).
+    pub created: Vec<(usize, IfName, u32)>,
 }
 
 impl Unfinished {
@@ -258,7 +260,10 @@ pub fn read(dir: &Path) -> Result<Option<Unfinished>> {
                 u.boot_id = boot_id;
             }
             Entry::Undo { step, ops } => u.undo.push((step, ops)),
-            Entry::Created { name, index } => u.created.push((name, index)),
+            Entry::Created { name, index } => {
+                let step = u.undo.last().map(|(s, _)| *s).unwrap_or(0);
+                u.created.push((step, name, index))
+            }
         }
     }
     Ok(Some(u))
@@ -318,7 +323,7 @@ mod tests {
         assert_eq!(u.what, "start");
         assert_eq!(u.records_before.as_deref(), Some("{}"));
         assert_eq!(u.undo.len(), 1);
-        assert_eq!(u.created, vec![(name, 7)]);
+        assert_eq!(u.created, vec![(1, name, 7)]);
         assert!(u.owner_alive());
         assert!(!u.is_stale(), "written in this boot");
         let mut old = u.clone();

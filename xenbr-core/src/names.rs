@@ -200,6 +200,12 @@ impl MacAddr {
         self.0 == [0; 6]
     }
 
+    /// True for an address an Ethernet device can have: neither zero nor
+    /// a group address (the kernel's `is_valid_ether_addr`).
+    pub fn is_valid_unicast(&self) -> bool {
+        !self.is_zero() && !self.is_multicast()
+    }
+
     /// The bytes.
     pub fn octets(&self) -> [u8; 6] {
         self.0

@@ -213,7 +213,47 @@ impl Op {
 pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
     let mut undo = direct_inverse(state, op)?;
     let before = state.clone();
-    let removed = state.apply(op)?;
+    let mut removed = state.apply(op)?;
+    // Deleting what is left of an IPv6 multipath route that lost a hop, to
+    // add it whole again, would take the other hops when replayed for a
+    // step that never ran; replay knows a delete never ran (the link is
+    // there), but nothing tells it of an MTU below 1280.
+    if !removed.reduced.is_empty() && !matches!(op, Op::DeleteLink { .. }) {
+        let r = &removed.reduced[0].1;
+        *state = before;
+        return Err(Error::invalid(
+            op.describe(),
+            format!(
+                "it would take a hop off the IPv6 multipath route {r}, which xenbr could not \
+                 undo safely, so it will not do it"
+            ),
+        ));
+    }
+    // The ports it freed first, then the MTU of each bridge whose ports (or
+    // their MACs or MTUs) the op changes, which the kernel recomputes when
+    // it chose it (see `state::apply`), and of a deleted bridge: set back
+    // before the addresses and routes, which may need it (IPv6 does). Setting
+    // an MTU to what it is does nothing, so a bridge whose MTU the kernel
+    // chose, and which its ports brought back, keeps following them; one
+    // whose MTU was set, which the undo re-created, or which the undo of a
+    // later step that never ran set, gets it set again.
+    let ports = std::mem::take(&mut removed.ports);
+    undo.extend(restore(Removed {
+        ports,
+        ..Removed::default()
+    }));
+    let mut bridges = before.bridges_changed_by(op);
+    if let Op::DeleteLink { name } = op {
+        bridges.push(name.clone());
+    }
+    let bridges: Vec<&crate::state::Link> = bridges
+        .iter()
+        .filter_map(|n| before.link(n).filter(|l| l.kind == LinkKind::Bridge))
+        .collect();
+    undo.extend(bridges.iter().map(|b| Op::SetMtu {
+        name: b.name.clone(),
+        mtu: b.mtu,
+    }));
     undo.extend(restore(removed));
     let mut trial = state.clone();
     let mut dropped = Removed::default();
@@ -223,6 +263,8 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
                 dropped.addresses.extend(r.addresses);
                 dropped.routes.extend(r.routes);
                 dropped.ports.extend(r.ports);
+                dropped.reduced.extend(r.reduced);
+                dropped.changed.extend(r.changed);
             }
             Err(e) => {
                 *state = before;
@@ -233,6 +275,14 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
             }
         }
     }
+    // Their MAC, set back last, after their ports; replay skips setting a
+    // MAC a link has, so one the kernel chose and brought back stays its
+    // choice.
+    let macs: Vec<(IfName, MacAddr)> = bridges
+        .iter()
+        .filter(|b| !b.mac_follows_ports)
+        .filter_map(|b| Some((b.name.clone(), b.mac.filter(|m| m.is_valid_unicast())?)))
+        .collect();
     // Put back each as it was before `op`.
     let again = Removed {
         addresses: dropped
@@ -252,15 +302,61 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
             .into_iter()
             .filter(|(p, b)| before.link(p).is_some_and(|l| l.master.as_ref() == Some(b)))
             .collect(),
+        reduced: dropped
+            .reduced
+            .into_iter()
+            .filter_map(|(now, full)| {
+                let was = before.routes.iter().find(|b| same_route(&full, b))?;
+                Some((now, was.clone()))
+            })
+            .collect(),
+        changed: dropped
+            .changed
+            .into_iter()
+            .filter_map(|(now, then)| {
+                let was = before.routes.iter().find(|b| same_route(&then, b))?;
+                (was != &now).then(|| (now, was.clone()))
+            })
+            .collect(),
     };
-    undo.extend(restore(again));
+    let again: Vec<Op> = restore(again).collect();
+    for u in &again {
+        if let Err(e) = trial.apply(u) {
+            *state = before;
+            return Err(Error::invalid(
+                op.describe(),
+                format!("xenbr could not undo it ({e}), so it will not do it"),
+            ));
+        }
+    }
+    undo.extend(again);
+    // The MAC of those bridges, set back last, after their ports.
+    for (name, mac) in macs {
+        if trial
+            .apply(&Op::SetMac {
+                name: name.clone(),
+                mac,
+            })
+            .is_ok()
+        {
+            undo.push(Op::SetMac { name, mac });
+        }
+    }
     Ok(undo)
 }
 
-/// The ops that put back what an op removed as a side effect.
+/// The ops that put back what an op removed as a side effect. An IPv6
+/// multipath route that lost hops is deleted as it is left and added whole
+/// again (adding beside it a route of its key is refused).
 fn restore(removed: Removed) -> impl Iterator<Item = Op> {
     let addresses = removed.addresses.into_iter().map(Op::AddAddress);
-    let routes = removed.routes.into_iter().map(Op::AddRoute);
+    let routes = removed.routes.into_iter().map(Op::AddRoute).chain(
+        removed
+            .reduced
+            .into_iter()
+            .chain(removed.changed)
+            .flat_map(|(now, before)| [Op::DelRoute(now), Op::AddRoute(before)]),
+    );
     let ports = removed
         .ports
         .into_iter()
@@ -286,14 +382,35 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
             let l = link(name)?;
             let mut ends = vec![l];
             let mut ops = match l.kind {
+                LinkKind::Bridge
+                    if l.mac_follows_ports
+                        && !before.links.iter().any(|p| p.master.as_ref() == Some(name)) =>
+                {
+                    // The kernel gives a bridge that lost its last port the
+                    // MAC 00:00:00:00:00:00, which no one can set; one made
+                    // again gets a random MAC instead.
+                    return Err(Error::invalid(
+                        op.describe(),
+                        format!(
+                            "{name} has no ports and so the kernel's placeholder MAC \
+                             00:00:00:00:00:00, which a bridge made again cannot be given: \
+                             xenbr could not undo the delete, so it will not do it \
+                             (give {name} a port or a MAC first)"
+                        ),
+                    )
+                    .about(name));
+                }
                 LinkKind::Bridge => {
                     let b = l.bridge.unwrap_or(crate::state::BridgeInfo {
                         stp: false,
                         forward_delay: 0,
                     });
+                    // A MAC the kernel's choice (see `state::apply`) is left
+                    // to it: it gives the same when the ports come back, and
+                    // the bridge keeps following them.
                     vec![Op::CreateBridge {
                         name: name.clone(),
-                        mac: l.mac,
+                        mac: l.mac.filter(|_| !l.mac_follows_ports),
                         stp: b.stp,
                         forward_delay: b.forward_delay,
                     }]
@@ -322,10 +439,17 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
                         mac,
                     });
                 }
-                ops.push(Op::SetMtu {
-                    name: end.name.clone(),
-                    mtu: end.mtu,
-                });
+                // A bridge that follows its ports' MTU, as far as the model
+                // can tell, is left to: setting its MTU would make it stop.
+                let follows = end.kind == LinkKind::Bridge
+                    && !end.mtu_set
+                    && before.auto_mtu(&end.name) == Some(end.mtu);
+                if !follows {
+                    ops.push(Op::SetMtu {
+                        name: end.name.clone(),
+                        mtu: end.mtu,
+                    });
+                }
                 if end.master.is_some() {
                     ops.push(Op::SetMaster {
                         name: end.name.clone(),
@@ -392,6 +516,20 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
                 name: to.clone(),
                 to: name.clone(),
             }]
+        }
+        // A bridge whose MAC the model knows to be the kernel's choice
+        // follows its ports; once set it would not, and nothing undoes that.
+        // (Putting back a MAC the model computed would also set it wrongly
+        // when replayed for a step that never ran.) A bridge the plan
+        // created goes with its undo.
+        Op::SetMac { name, .. } if link(name)?.mac_follows_ports && link(name)?.index != 0 => {
+            return Err(Error::invalid(
+                op.describe(),
+                format!(
+                    "the MAC of {name} is the kernel's choice, which follows its ports and \
+                     would no longer once set: xenbr could not undo that"
+                ),
+            ))
         }
         // A link this plan created has no known MAC to go back to, and
         // needs none: undoing its creation deletes it.
@@ -574,7 +712,12 @@ mod tests {
     fn undo_of_a_route_deletion_puts_back_the_route_as_it_was() {
         let mut r = route("198.51.100.0/24", Some("192.0.2.1"), "a", Some(50), 254);
         r.metrics = vec![(2, 1400)];
-        let before = host(&[bridge("a"), up("a", true), Op::AddRoute(r.clone())]);
+        let before = host(&[
+            bridge("a"),
+            up("a", true),
+            Op::AddAddress(address("a", "192.0.2.10/24", None)),
+            Op::AddRoute(r.clone()),
+        ]);
         // As `ip route del 198.51.100.0/24 via 192.0.2.1 dev a metric 50`
         // names it: no protocol, no metrics.
         let key = Route {

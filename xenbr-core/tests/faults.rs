@@ -6,13 +6,12 @@
 //! One world serves every k of a case: each rollback or recovery must put it
 //! back exactly, or the next k starts from a wrong state and fails.
 
+#[path = "support/crash.rs"]
+mod crash;
 #[path = "support/netns.rs"]
 mod support;
 
-use std::os::fd::AsRawFd;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Command;
 
 use xenbr_core::{ErrorKind, Host, Mode, Recovered, StartRequest, StopRequest};
 
@@ -46,34 +45,25 @@ fn crash_child(
     hook: &str,
     k: usize,
 ) -> bool {
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env("XENBR_CHILD_NETNS", netns_path)
-        .env("XENBR_CHILD_STATE", state)
-        .env("XENBR_CHILD_PHASE", format!("{phase:?}"))
-        .env("XENBR_CHILD_MODE", mode.to_string())
-        .env(hook, k.to_string())
-        .output()
-        .unwrap();
-    status.status.signal() == Some(libc::SIGKILL)
+    let (phase, mode) = (format!("{phase:?}"), mode.to_string());
+    let job = [("XENBR_CHILD_PHASE", &*phase), ("XENBR_CHILD_MODE", &*mode)];
+    matches!(
+        crash::crash_child(netns_path, state, &job, hook, k),
+        crash::Crash::Killed
+    )
 }
 
 /// The child's side of `crash_child` (does nothing when run as a test).
 #[test]
 fn child() {
-    let Ok(ns) = std::env::var("XENBR_CHILD_NETNS") else {
+    let Some(mut host) = crash::child_host() else {
         return;
     };
-    let f = std::fs::File::open(ns).unwrap();
-    assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
     let mode: Mode = std::env::var("XENBR_CHILD_MODE").unwrap().parse().unwrap();
     let phase = match std::env::var("XENBR_CHILD_PHASE").unwrap().as_str() {
         "Start" => Phase::Start,
         _ => Phase::Stop,
     };
-    let mut host = Host::open()
-        .unwrap()
-        .with_state_dir(std::env::var("XENBR_CHILD_STATE").unwrap());
     let r = run(&mut host, phase, mode);
     panic!("the child was not killed: {r:?}");
 }

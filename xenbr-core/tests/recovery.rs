@@ -8,16 +8,13 @@
 //! rename that never ran, a create whose name an earlier step frees, routes
 //! through a link brought up by the plan.
 
+#[path = "support/crash.rs"]
+mod crash;
 #[path = "support/netns.rs"]
 mod support;
 
-use std::os::fd::AsRawFd;
-use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
-
 use xenbr_core::op::Op;
 use xenbr_core::sandbox::{address, route};
-use xenbr_core::state::compare::diff;
 use xenbr_core::{ErrorKind, Host, IfName, MacAddr, Plan, Recovered};
 
 fn n(s: &str) -> IfName {
@@ -37,36 +34,15 @@ fn up(name: &str, up: bool) -> Op {
     Op::SetUp { name: n(name), up }
 }
 
-fn run(host: &mut Host, ops: &[Op]) -> xenbr_core::Result<()> {
-    host.transact("test plan", |s, _| {
-        Ok((Plan::build(s, ops.to_vec())?, None, ()))
-    })
-    .map(drop)
-}
-
-/// The child's side of a crash: runs the plan in `XENBR_CHILD_OPS` inside
-/// the namespace `XENBR_CHILD_NETNS` until the hook kills it.
+/// The child's side of a crash (see `support/crash.rs`).
 #[test]
 fn child() {
-    let Ok(ns) = std::env::var("XENBR_CHILD_NETNS") else {
-        return;
-    };
-    let f = std::fs::File::open(ns).unwrap();
-    assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-    let ops: Vec<Op> = serde_json::from_str(&std::env::var("XENBR_CHILD_OPS").unwrap()).unwrap();
-    let mut host = Host::open()
-        .unwrap()
-        .with_state_dir(std::env::var("XENBR_CHILD_STATE").unwrap());
-    let r = run(&mut host, &ops);
-    panic!("the child was not killed: {r:?}");
+    crash::child_main();
 }
 
 #[track_caller]
 fn same(host: &mut Host, before: &xenbr_core::Snapshot, what: &str) {
-    let after = host.snapshot().unwrap();
-    let mut want = before.clone();
-    want.adopt_unknown_macs(&after);
-    let d = diff(&want, &after);
+    let d = crash::changes(host, before);
     assert!(d.is_empty(), "{what}:\n  {}", d.join("\n  "));
 }
 
@@ -87,7 +63,7 @@ fn every_step(test: &str, setup: &[Op], ops: &[Op]) {
         .len();
     for k in 1..=steps {
         let mut h = w.host.host(&dir).unwrap().test_faults(Some(k), None);
-        let e = run(&mut h, ops).unwrap_err();
+        let e = crash::run(&mut h, ops).unwrap_err();
         assert_eq!(
             e.kind(),
             ErrorKind::RolledBack,
@@ -103,18 +79,10 @@ fn every_step(test: &str, setup: &[Op], ops: &[Op]) {
         .map(|k| ("XENBR_TEST_CRASH_AFTER", k))
         .chain((0..steps).map(|k| ("XENBR_TEST_CRASH_JOURNALED", k)));
     for (hook, k) in points {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-            .env("XENBR_CHILD_NETNS", &netns)
-            .env("XENBR_CHILD_STATE", &dir)
-            .env("XENBR_CHILD_OPS", serde_json::to_string(ops).unwrap())
-            .env(hook, k.to_string())
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.signal(),
-            Some(libc::SIGKILL),
-            "{test}: the child survived {hook}={k}"
+        let c = crash::crash(&netns, &dir, ops, hook, k);
+        assert!(
+            matches!(c, crash::Crash::Killed),
+            "{test}: the child survived {hook}={k}: {c:?}"
         );
         let r = host
             .recover()
@@ -126,7 +94,7 @@ fn every_step(test: &str, setup: &[Op], ops: &[Op]) {
             &format!("{test}: crash at {hook}={k}, then recover"),
         );
     }
-    run(&mut host, ops).unwrap_or_else(|e| panic!("{test}: the plan itself: {e}"));
+    crash::run(&mut host, ops).unwrap_or_else(|e| panic!("{test}: the plan itself: {e}"));
 }
 
 /// Deleting one end of a veth pair: the undo re-creates both ends under new
@@ -231,5 +199,506 @@ fn routes_through_a_link_brought_up() {
         "recovery_routes",
         &[bridge("a")],
         &[up("a", true), Op::AddRoute(r.clone()), Op::DelRoute(r)],
+    );
+}
+
+/// A veth pair deleted, then one of its names taken by a new pair that is
+/// renamed: the rollback deletes the new pair and re-creates the old one
+/// with its settings.
+#[test]
+fn delete_a_veth_then_reuse_its_name() {
+    every_step(
+        "recovery_veth_reuse",
+        &[
+            Op::CreateVeth {
+                name: n("x"),
+                peer: n("y"),
+            },
+            up("x", true),
+            up("y", true),
+            Op::AddAddress(address("x", "2001:db8:3::3/64", None)),
+        ],
+        &[
+            Op::DeleteLink { name: n("x") },
+            Op::CreateVeth {
+                name: n("x"),
+                peer: n("i0"),
+            },
+            Op::Rename {
+                name: n("x"),
+                to: n("y"),
+            },
+        ],
+    );
+}
+
+/// A link the plan creates and then deletes: the undo of the delete
+/// re-creates it under a new index, and the undo of the create must delete
+/// that one, not look for the index it was created with.
+#[test]
+fn create_then_delete() {
+    every_step(
+        "recovery_create_delete",
+        &[],
+        &[bridge("f"), Op::DeleteLink { name: n("f") }],
+    );
+}
+
+/// A bridge created without a MAC has a random one until its first port,
+/// then its ports' smallest, then all zeros once it has none: undoing the
+/// port change must give it back the random one.
+#[test]
+fn a_port_change_on_a_bridge_that_chose_its_mac() {
+    every_step(
+        "recovery_bridge_auto_mac",
+        &[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            up("br1", true),
+        ],
+        &[
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+            up("eth0", false),
+        ],
+    );
+}
+
+/// A port's MTU below 1280 takes its bridge's (which follows its ports)
+/// below too, and the bridge loses its IPv6: undoing must give it back.
+#[test]
+fn a_port_mtu_that_takes_a_bridge_below_1280() {
+    every_step(
+        "recovery_bridge_auto_mtu",
+        &[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            up("br1", true),
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+            Op::AddAddress(address("br1", "2001:db8:3::1/64", None)),
+            Op::AddRoute(route("2001:db8:5::/48", None, "br1", None, 254)),
+        ],
+        &[
+            Op::SetMtu {
+                name: n("eth0"),
+                mtu: 1279,
+            },
+            up("eth0", false),
+        ],
+    );
+}
+
+/// A bridge whose MTU was set, freed of its port and deleted: the undo
+/// re-creates it, and it must keep its MTU when the port comes back.
+#[test]
+fn free_the_port_of_a_bridge_whose_mtu_was_set_and_delete_it() {
+    every_step(
+        "recovery_bridge_set_mtu",
+        &[
+            bridge("br1"),
+            Op::SetMtu {
+                name: n("br1"),
+                mtu: 1400,
+            },
+            Op::SetMtu {
+                name: n("br1"),
+                mtu: 1500,
+            },
+            Op::SetMtu {
+                name: n("eth0"),
+                mtu: 9000,
+            },
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+        ],
+        &[
+            Op::SetMaster {
+                name: n("eth0"),
+                master: None,
+            },
+            Op::DeleteLink { name: n("br1") },
+        ],
+    );
+}
+
+/// One name created, deleted and created again, then renamed: each
+/// create's undo must delete the link that create made (the second one's,
+/// or the first one's as its delete's undo re-created it).
+#[test]
+fn a_name_created_twice() {
+    every_step(
+        "recovery_created_twice",
+        &[],
+        &[
+            bridge("f"),
+            Op::DeleteLink { name: n("f") },
+            bridge("f"),
+            Op::Rename {
+                name: n("f"),
+                to: n("g"),
+            },
+        ],
+    );
+}
+
+/// A bridge that chose its MAC (all zeros: it lost its ports) gets a port
+/// and is deleted: its undo must let the kernel choose again, or the
+/// bridge keeps its port's MAC when the port goes.
+#[test]
+fn delete_a_bridge_that_chose_its_mac() {
+    let set = |port: &str, master: Option<&str>| Op::SetMaster {
+        name: n(port),
+        master: master.map(n),
+    };
+    every_step(
+        "recovery_delete_auto_mac_bridge",
+        &[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            Op::CreateVeth {
+                name: n("p"),
+                peer: n("q"),
+            },
+            set("p", Some("br1")),
+            set("p", None),
+        ],
+        &[set("p", Some("br1")), Op::DeleteLink { name: n("br1") }],
+    );
+}
+
+/// Deleting one hop's link of an IPv6 multipath route leaves the other
+/// hops; the undo deletes what is left and adds the whole route, which
+/// must change nothing when the delete never ran (crash with it journaled).
+#[test]
+fn delete_a_hop_link_of_an_ipv6_multipath_route() {
+    use xenbr_core::state::NextHop;
+    let hop = |gw: &str, dev: &str| NextHop {
+        gateway: Some(gw.parse().unwrap()),
+        oif: Some(n(dev)),
+        weight: 1,
+        flags: 0,
+    };
+    let mut r = route("fd00:3::/64", None, "eth0", None, 254);
+    r.oif = None;
+    r.multipath = vec![
+        hop("fe80::1", "eth0"),
+        hop("fe80::2", "v0"),
+        hop("fe80::3", "v2"),
+    ];
+    let mut setup = Vec::new();
+    for (a, b) in [("v0", "v1"), ("v2", "v3")] {
+        setup.push(Op::CreateVeth {
+            name: n(a),
+            peer: n(b),
+        });
+        setup.extend([up(a, true), up(b, true)]);
+    }
+    setup.push(Op::AddRoute(r));
+    every_step(
+        "recovery_v6_multipath_hop",
+        &setup,
+        &[Op::DeleteLink { name: n("v0") }, up("v2", false)],
+    );
+}
+
+/// A name freed by a delete, taken by a rename, given up by another
+/// rename: when none of it ran (crash with it journaled), renaming back
+/// must not collide with the link that still has the name.
+#[test]
+fn rename_into_a_freed_name_then_away() {
+    every_step(
+        "recovery_rename_freed_name",
+        &[
+            Op::CreateVeth {
+                name: n("x"),
+                peer: n("q"),
+            },
+            bridge("b"),
+        ],
+        &[
+            Op::DeleteLink { name: n("x") },
+            Op::Rename {
+                name: n("b"),
+                to: n("q"),
+            },
+            Op::Rename {
+                name: n("q"),
+                to: n("r"),
+            },
+        ],
+    );
+}
+
+/// A bridge following its port's MTU goes below 1280 with it, losing its
+/// IPv6, and is then deleted: replaying the delete's undo when it never ran
+/// sets the bridge's MTU; the earlier steps' undo must set it back before
+/// putting the IPv6 address back.
+#[test]
+fn a_bridge_below_1280_then_deleted() {
+    every_step(
+        "recovery_bridge_mtu_then_delete",
+        &[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            up("br1", true),
+            Op::SetMaster {
+                name: n("eth0"),
+                master: Some(n("br1")),
+            },
+        ],
+        &[
+            Op::AddAddress(address("br1", "2001:db8:3::1/64", None)),
+            Op::SetMtu {
+                name: n("eth0"),
+                mtu: 1279,
+            },
+            Op::DeleteLink { name: n("br1") },
+        ],
+    );
+}
+
+/// A bridge deleted, then its former port put on another bridge: when
+/// neither ran (crash with them journaled), the second's undo frees the
+/// port, and the first's must put it back on its bridge.
+#[test]
+fn delete_a_bridge_then_move_its_port() {
+    every_step(
+        "recovery_move_port",
+        &[
+            bridge("b1"),
+            bridge("b2"),
+            Op::CreateVeth {
+                name: n("p"),
+                peer: n("q"),
+            },
+            Op::SetMaster {
+                name: n("p"),
+                master: Some(n("b1")),
+            },
+        ],
+        &[
+            Op::DeleteLink { name: n("b1") },
+            Op::SetMaster {
+                name: n("p"),
+                master: Some(n("b2")),
+            },
+        ],
+    );
+}
+
+/// A bridge that follows its ports' MTU gets a port of 1492, is renamed
+/// and gets another: recovering from a crash with none of it run must not
+/// set the bridge's MTU (replaying the undo of steps that never ran), or it
+/// stops following its ports and the plan, run at last, fails to verify.
+#[test]
+fn recovery_leaves_a_bridge_following_its_ports() {
+    every_step(
+        "recovery_bridge_keeps_following",
+        &[
+            Op::CreateBridge {
+                name: n("br"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            Op::CreateVeth {
+                name: n("x"),
+                peer: n("y"),
+            },
+            Op::SetMtu {
+                name: n("y"),
+                mtu: 1492,
+            },
+        ],
+        &[
+            Op::SetMaster {
+                name: n("y"),
+                master: Some(n("br")),
+            },
+            Op::Rename {
+                name: n("br"),
+                to: n("br2"),
+            },
+            Op::SetMaster {
+                name: n("x"),
+                master: Some(n("br2")),
+            },
+        ],
+    );
+}
+
+/// A create that finds its name taken (another tool made the link between
+/// the snapshot and the send) fails with EEXIST; the rollback undoes the
+/// steps before it and leaves the other party's link alone, which a replay
+/// of the create's undo (delete by name) would have deleted.
+#[test]
+fn a_create_whose_name_was_taken_meanwhile_leaves_that_link() {
+    let test = "recovery_create_name_taken";
+    let Some(w) = support::world(test) else {
+        return;
+    };
+    let dir = support::state_dir(test);
+    let mut host = w.host.host(&dir).unwrap();
+    let ops = [
+        Op::SetMtu {
+            name: n("eth0"),
+            mtu: 1400,
+        },
+        bridge("xb"),
+    ];
+    let mut after_snapshot = None;
+    let e = host
+        .transact("test plan", |s, _| {
+            let plan = Plan::build(s, ops.to_vec())?;
+            // The other party, after xenbr read the host.
+            w.host.apply(&[Op::CreateVeth {
+                name: n("xb"),
+                peer: n("xc"),
+            }])?;
+            after_snapshot = Some(s.clone());
+            Ok((plan, None, ()))
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RolledBack, "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("xb"), "the error names the link: {msg}");
+    let now = host.snapshot().unwrap();
+    let theirs = now
+        .link(&n("xb"))
+        .expect("the other party's xb is still there");
+    assert_eq!(theirs.kind, xenbr_core::state::LinkKind::Veth, "{theirs:?}");
+    assert!(now.link(&n("xc")).is_some(), "and its peer");
+    let eth0 = now.link(&n("eth0")).unwrap();
+    let was = after_snapshot.unwrap().link(&n("eth0")).unwrap().mtu;
+    assert_eq!(eth0.mtu, was, "step 1 was rolled back");
+}
+
+/// An IPv6 route added without a metric (the kernel gives it 1024) beside
+/// the same prefix at a lower metric: its undo must delete the 1024 one, not
+/// the first of that prefix the kernel finds.
+#[test]
+fn an_ipv6_route_without_a_metric_beside_a_lower_one() {
+    let low = route("fd00:7::/64", None, "eth0", Some(50), 254);
+    let mut unset = route("fd00:7::/64", None, "eth0", None, 254);
+    unset.priority = None;
+    every_step(
+        "recovery_ipv6_default_metric",
+        &[Op::AddRoute(low)],
+        &[Op::AddRoute(unset), up("eth0", true)],
+    );
+}
+
+/// A bridge that lost its last port has the kernel's placeholder MAC
+/// (all zeros), which no one can set: a delete could not be undone as it
+/// was, so it is refused before anything changes, naming the bridge.
+#[test]
+fn deleting_a_bridge_without_ports_or_a_mac_is_refused() {
+    let test = "recovery_refuse_zero_mac_bridge";
+    let Some(w) = support::world(test) else {
+        return;
+    };
+    let set = |master: Option<&str>| Op::SetMaster {
+        name: n("p"),
+        master: master.map(n),
+    };
+    w.host
+        .apply(&[
+            Op::CreateBridge {
+                name: n("br1"),
+                mac: None,
+                stp: false,
+                forward_delay: 0,
+            },
+            Op::CreateVeth {
+                name: n("p"),
+                peer: n("q"),
+            },
+            set(Some("br1")),
+            set(None),
+        ])
+        .unwrap();
+    let dir = support::state_dir(test);
+    let mut host = w.host.host(&dir).unwrap();
+    let before = host.snapshot().unwrap();
+    let mac = before.link(&n("br1")).unwrap().mac.unwrap();
+    assert!(mac.is_zero(), "the kernel's placeholder: {mac}");
+    let e = crash::run(&mut host, &[Op::DeleteLink { name: n("br1") }]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("delete br1") && msg.contains("no ports"),
+        "{msg}"
+    );
+    same(&mut host, &before, "a refused delete");
+    // With a port, the bridge's MAC is its port's again and the delete can
+    // be undone, so it goes ahead.
+    crash::run(
+        &mut host,
+        &[set(Some("br1")), Op::DeleteLink { name: n("br1") }],
+    )
+    .unwrap();
+}
+
+/// An IPv4 route of metric 0 added beside the same prefix via a gateway at
+/// metric 50. When the add never ran (journaled, not sent), its undo must
+/// not delete the other: a delete takes metric 0 and no gateway for "any".
+#[test]
+fn an_ipv4_route_of_metric_0_that_never_ran_beside_another() {
+    // The world has 198.51.100.0/24 via 192.0.2.1 dev eth0 metric 50.
+    let direct = route("198.51.100.0/24", None, "eth0", Some(0), 254);
+    every_step(
+        "recovery_ipv4_metric_0",
+        &[],
+        &[Op::AddRoute(direct), up("eth0", true)],
+    );
+}
+
+/// An IPv6 address added to a link whose MTU the plan first raises to 1280
+/// or more: when neither ran, the link has no IPv6 at all, and the undo's
+/// delete of the address (ENXIO) is already so.
+#[test]
+fn an_ipv6_address_on_a_link_that_had_no_ipv6() {
+    every_step(
+        "recovery_ipv6_disabled",
+        &[
+            Op::CreateVeth {
+                name: n("v"),
+                peer: n("w"),
+            },
+            Op::SetMtu {
+                name: n("v"),
+                mtu: 576,
+            },
+        ],
+        &[
+            Op::SetMtu {
+                name: n("v"),
+                mtu: 1500,
+            },
+            Op::AddAddress(address("v", "2001:db8::5/64", None)),
+        ],
     );
 }

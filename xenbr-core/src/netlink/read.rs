@@ -85,7 +85,13 @@ impl Socket {
                 if ty != RTM_NEWADDR {
                     return Ok(None);
                 }
-                let a = AddressMessage::parse(payload)?;
+                let a = match AddressMessage::parse(payload) {
+                    Ok(a) => a,
+                    Err(e) => match whole_labels(payload) {
+                        Some(p) => AddressMessage::parse(&p)?,
+                        None => return Err(e),
+                    },
+                };
                 Ok(name_of(a.header.index).and_then(|name| parse_address(&a, name)))
             },
         )
@@ -109,6 +115,58 @@ impl Socket {
         )
     }
 
+    /// True when the kernel holds `route` as the model keys it (see
+    /// [`crate::state::apply::same_route`]), its link and its hops' links
+    /// given by index: one dump filtered by family, table and link, as
+    /// `ip route show table T dev D` reads. A delete names "any" where a
+    /// route has no gateway, metric 0 or protocol 0, so only this tells a
+    /// route that is gone from another of the same prefix.
+    pub(crate) fn holds_route(
+        &mut self,
+        route: &Route,
+        oif: Option<u32>,
+        hops: &[u32],
+    ) -> Result<bool> {
+        let mut m = RouteMessage::default();
+        m.header.address_family = match route.destination.is_ipv4() {
+            true => AddressFamily::Inet,
+            false => AddressFamily::Inet6,
+        };
+        m.header.table = u8::try_from(route.table).unwrap_or(0);
+        m.attributes.push(RouteAttribute::Table(route.table));
+        if let Some(i) = oif {
+            m.attributes.push(RouteAttribute::Oif(i));
+        }
+        // Links by index on both sides: a name stands for each index.
+        let tag = |i: u32| format!("#{i}").parse::<IfName>().ok();
+        let mut want = route.clone();
+        want.oif = oif.and_then(tag);
+        for (hop, i) in want.multipath.iter_mut().zip(hops) {
+            hop.oif = tag(*i);
+        }
+        let held = self.dump(RouteNetlinkMessage::GetRoute(m), "routes", |ty, payload| {
+            if ty != RTM_NEWROUTE {
+                return Ok(None);
+            }
+            Ok(parse_route(&RouteMessage::parse(payload)?, &tag))
+        })?;
+        Ok(held
+            .iter()
+            .any(|r| crate::state::apply::same_route(&want, r)))
+    }
+
+    /// The routes of every table, as the kernel's messages.
+    pub(super) fn route_messages(&mut self) -> Result<Vec<RouteMessage>> {
+        self.dump(
+            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+            "routes",
+            |ty, payload| match ty {
+                RTM_NEWROUTE => RouteMessage::parse(payload).map(Some),
+                _ => Ok(None),
+            },
+        )
+    }
+
     /// True when a link with kernel index `index` exists (`ip link show` by index).
     pub fn link_exists(&mut self, index: u32) -> Result<bool> {
         let mut m = LinkMessage::default();
@@ -119,6 +177,28 @@ impl Socket {
             |ty, _| Ok((ty == RTM_NEWLINK).then_some(())),
         )?;
         Ok(found.into_iter().flatten().next().is_some())
+    }
+
+    /// The MAC of the link with kernel index `index`, `None` when it has
+    /// none or is gone.
+    pub fn link_mac(&mut self, index: u32) -> Result<Option<MacAddr>> {
+        Ok(self.link_raw(index)?.and_then(|r| r.link.mac))
+    }
+
+    /// The link with kernel index `index` as parsed (its master and peer as
+    /// indices), `None` when it is gone.
+    pub(crate) fn link_raw(&mut self, index: u32) -> Result<Option<RawLink>> {
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        let found = self.gets(
+            vec![RouteNetlinkMessage::GetLink(m)],
+            "read link",
+            |ty, payload| match ty {
+                RTM_NEWLINK => parse_link(payload),
+                _ => Ok(None),
+            },
+        )?;
+        Ok(found.into_iter().flatten().next())
     }
 
     /// Every link of this namespace as parsed, indices unresolved (one
@@ -159,6 +239,8 @@ impl Socket {
 
 pub(super) fn resolve(r: RawLink, names: &FastMap<u32, IfName>) -> Link {
     let mut l = r.link;
+    // All zeros is only ever the kernel's choice for a bridge without ports.
+    l.mac_follows_ports = l.kind == LinkKind::Bridge && l.mac.is_some_and(|m| m.is_zero());
     l.master = r.master.and_then(|i| names.get(&i).cloned());
     if l.kind == LinkKind::Veth && !l.peer_elsewhere {
         l.peer = r.peer.and_then(|i| names.get(&i).cloned());
@@ -237,6 +319,8 @@ pub(crate) fn parse_link(payload: &[u8]) -> std::result::Result<Option<RawLink>,
         master: None,
         peer: None,
         peer_elsewhere: false,
+        mac_follows_ports: false,
+        mtu_set: false,
         bridge: None,
         stats: Counters::default(),
     };
@@ -372,7 +456,64 @@ fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-fn parse_route(m: &RouteMessage, name_of: &dyn Fn(u32) -> Option<IfName>) -> Option<Route> {
+/// An address message with its IPv4 label made valid UTF-8, or `None` when
+/// it was. Renaming a link relabels its IPv4 addresses with the new name
+/// cut by bytes to leave room for a suffix (inetdev_changename), which can
+/// cut a character in two; the piece is dropped, as the model drops the
+/// character (see `state::apply`).
+fn whole_labels(payload: &[u8]) -> Option<Vec<u8>> {
+    const IFADDRMSG: usize = 8;
+    const IFA_LABEL: u16 = 3;
+    let mut out = payload.get(..IFADDRMSG)?.to_vec();
+    let mut rest = &payload[IFADDRMSG..];
+    let mut changed = false;
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]);
+        if len < 4 || len > rest.len() {
+            return None;
+        }
+        let padded = len.next_multiple_of(4).min(rest.len());
+        let value = &rest[4..len];
+        let text = value.split(|b| *b == 0).next().unwrap_or_default();
+        if kind == IFA_LABEL && std::str::from_utf8(text).is_err() {
+            let whole: Vec<u8> = text
+                .utf8_chunks()
+                .flat_map(|c| c.valid().as_bytes().to_vec())
+                .chain([0])
+                .collect();
+            let n = 4 + whole.len();
+            out.extend((n as u16).to_ne_bytes());
+            out.extend(kind.to_ne_bytes());
+            out.extend(&whole);
+            out.resize(out.len().next_multiple_of(4), 0);
+            changed = true;
+        } else {
+            out.extend(&rest[..padded]);
+        }
+        rest = &rest[padded..];
+    }
+    changed.then_some(out)
+}
+
+/// The indices of the links a route sends through: its output link and
+/// the links of its hops.
+pub(super) fn route_links(m: &RouteMessage) -> Vec<u32> {
+    let mut v = Vec::new();
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Oif(i) => v.push(*i),
+            RouteAttribute::MultiPath(hops) => v.extend(hops.iter().map(|h| h.interface_index)),
+            _ => {}
+        }
+    }
+    v
+}
+
+pub(super) fn parse_route(
+    m: &RouteMessage,
+    name_of: &dyn Fn(u32) -> Option<IfName>,
+) -> Option<Route> {
     let h = &m.header;
     let v4 = match h.address_family {
         AddressFamily::Inet => true,
@@ -449,8 +590,17 @@ fn parse_route(m: &RouteMessage, name_of: &dyn Fn(u32) -> Option<IfName>) -> Opt
         }
     }
     r.metrics.sort();
+    // IPv6 gives a route that sends nowhere (blackhole, unreachable,
+    // prohibit) loopback as its link; IPv4 none. It has none.
+    if matches!(r.kind, RTN_BLACKHOLE | RTN_UNREACHABLE | RTN_PROHIBIT) {
+        r.oif = None;
+    }
     Some(r)
 }
+
+const RTN_BLACKHOLE: u8 = 6;
+const RTN_UNREACHABLE: u8 = 7;
+const RTN_PROHIBIT: u8 = 8;
 
 /// True when the running kernel tags the addresses it makes itself with
 /// `IFA_PROTO` (Linux 5.18 and later): an address without one was then put

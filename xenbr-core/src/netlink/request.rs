@@ -78,6 +78,16 @@ impl SetLink {
             (Some(l), Some(f)) if l < f => {}
             _ => return false,
         }
+        // One message holds one value of each: down then up (positions 3
+        // and 5) is two messages.
+        let both = (self.name.is_some() && next.name.is_some())
+            || (self.mac.is_some() && next.mac.is_some())
+            || (self.mtu.is_some() && next.mtu.is_some())
+            || (self.master.is_some() && next.master.is_some())
+            || (self.up.is_some() && next.up.is_some());
+        if both {
+            return false;
+        }
         self.name = self.name.take().or(next.name.clone());
         self.mac = self.mac.or(next.mac);
         self.mtu = self.mtu.or(next.mtu);
@@ -273,13 +283,21 @@ impl Request {
                 RouteNetlinkMessage::NewRoute(route_msg(route, *oif, hops)),
                 create,
             ),
-            Request::DelRoute { route, oif, hops } => (
-                RouteNetlinkMessage::DelRoute(route_msg(route, *oif, hops)),
-                0,
-            ),
+            Request::DelRoute { route, oif, hops } => {
+                let mut m = route_msg(route, *oif, hops);
+                // A scope is no part of a route's identity: the kernel
+                // matches it unless told RT_SCOPE_NOWHERE, as `ip route del`
+                // tells it, so a route named by its key alone (scope 0)
+                // would not match one of scope link or host.
+                m.header.scope = RT_SCOPE_NOWHERE.into();
+                (RouteNetlinkMessage::DelRoute(m), 0)
+            }
         }
     }
 }
+
+/// `RT_SCOPE_NOWHERE`: in a delete, any scope.
+const RT_SCOPE_NOWHERE: u8 = 255;
 
 /// `ip link add NAME type veth peer name PEER [netns FD]`.
 fn veth_msg(name: &IfName, peer: &IfName, peer_netns_fd: Option<i32>) -> LinkMessage {
@@ -389,8 +407,14 @@ fn route_msg(r: &Route, oif: Option<u32>, hops: &[u32]) -> RouteMessage {
     if let Some(i) = oif {
         a.push(RouteAttribute::Oif(i));
     }
-    if let Some(p) = r.priority {
-        a.push(RouteAttribute::Priority(p));
+    // An IPv6 route without a metric gets the kernel's 1024 (ip6_route_add),
+    // but a delete without one matches any: the undo of adding such a route
+    // would delete the first of that prefix, one of a lower metric. Said
+    // explicitly, add and delete name the same route.
+    if r.priority.is_some() || !r.destination.is_ipv4() {
+        a.push(RouteAttribute::Priority(
+            crate::state::apply::effective_priority(r),
+        ));
     }
     if let Some(s) = r.prefsrc {
         a.push(RouteAttribute::PrefSource(route_addr(s)));
@@ -433,6 +457,20 @@ fn route_msg(r: &Route, oif: Option<u32>, hops: &[u32]) -> RouteMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn down_then_up_is_two_messages() {
+        let mut down = SetLink {
+            up: Some(false),
+            ..Default::default()
+        };
+        let up = SetLink {
+            up: Some(true),
+            ..Default::default()
+        };
+        assert!(!down.absorb(&up));
+        assert_eq!(down.up, Some(false));
+    }
 
     #[test]
     fn absorb_follows_the_kernel_order() {

@@ -10,11 +10,11 @@ use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkExtentMask, LinkInfo, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::read::{parse_link, resolve, RawLink};
+use super::read::{parse_link, parse_route, resolve, route_links, RawLink};
 use super::Socket;
 use crate::error::Result;
 use crate::names::IfName;
-use crate::state::Snapshot;
+use crate::state::{Route, Snapshot};
 
 const RTM_NEWLINK: u16 = 16;
 /// Up to this many links are read one by one; beyond, one dump is cheaper.
@@ -143,10 +143,54 @@ impl Socket {
             addresses = self.addresses_named(AddressMessage::default(), &name_of)?;
         }
         let routes = match scope.routes {
-            true => self.routes_named(&name_of)?,
+            true => self.routes_through(&held, &names)?,
             false => Vec::new(),
         };
         let links = raw.into_iter().map(|r| resolve(r, &names)).collect();
         Ok(Snapshot::new(links, addresses, routes))
+    }
+
+    /// The routes through the links `held` (and those through no link),
+    /// each hop named even when its link is not held, as in a full snapshot.
+    fn routes_through(&mut self, held: &[u32], names: &FastMap<u32, IfName>) -> Result<Vec<Route>> {
+        let held: FastSet<u32> = held.iter().copied().collect();
+        let msgs: Vec<_> = self
+            .route_messages()?
+            .into_iter()
+            .filter(|m| {
+                let via = route_links(m);
+                via.is_empty() || via.iter().any(|i| held.contains(i))
+            })
+            .collect();
+        // The other links of multipath routes through a held one.
+        let others: FastSet<u32> = msgs
+            .iter()
+            .flat_map(route_links)
+            .filter(|i| !names.contains_key(i))
+            .collect();
+        let mut names = names.clone();
+        if !others.is_empty() {
+            let reqs = others
+                .iter()
+                .map(|i| {
+                    let mut m = LinkMessage::default();
+                    m.header.index = *i;
+                    no_stats(&mut m);
+                    RouteNetlinkMessage::GetLink(m)
+                })
+                .collect();
+            let found = self.gets(reqs, "read the links of routes", link_parser)?;
+            names.extend(
+                found
+                    .into_iter()
+                    .flatten()
+                    .map(|r| (r.link.index, r.link.name)),
+            );
+        }
+        let name_of = |i: u32| names.get(&i).cloned();
+        Ok(msgs
+            .iter()
+            .filter_map(|m| parse_route(m, &name_of))
+            .collect())
     }
 }

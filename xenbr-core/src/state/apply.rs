@@ -2,7 +2,10 @@
 //! as the kernel would change the host for one [`Op`], including the side
 //! effects measured on Linux 6.18 that plans must account for:
 //!
-//! - taking a link down removes its IPv6 addresses and every route through it;
+//! - taking a link down removes its IPv6 addresses and every route through
+//!   it, but a multipath route only once all its hops are down (the kernel
+//!   marks a hop dead); an IPv4 multipath route goes with any of its links,
+//!   an IPv6 one (a set of siblings) loses only the hop through it;
 //! - an MTU below 1280 removes its IPv6 addresses and IPv6 routes, and IPv6
 //!   cannot be added to it;
 //! - deleting an IPv4 address removes the routes that use it as preferred
@@ -11,18 +14,50 @@
 //! - deleting a primary IPv4 address removes its secondaries
 //!   (`promote_secondaries` off; planners delete secondaries first anyway);
 //! - renaming a link rewrites its IPv4 labels (`eth0:1` becomes `peth0:1`);
-//! - deleting a bridge frees its ports, deleting a veth end deletes the other.
+//! - deleting a bridge frees its ports, deleting a veth end deletes the other;
+//!   deleting a link deletes its addresses, with what that removes;
+//! - an address with a finite lifetime is not `permanent`; a route or address
+//!   metric of 0 is no metric, except that an IPv6 route's is 1024;
+//! - a route is refused (`NLM_F_EXCL`) when one with the same table,
+//!   destination, source, TOS and metric exists, whatever its next hops;
+//! - a route's gateway must be reachable through its link (inside a prefix
+//!   of an address there, or a route through it without a gateway) unless
+//!   `onlink`, and no local address (IPv4 with `onlink`, IPv6 always); an
+//!   IPv4 preferred source must be a local address. Routes are not checked
+//!   again when addresses go, so a route the kernel keeps may be one it
+//!   would refuse to add back: its delete cannot be undone;
+//! - an IPv6 address is refused on a link that has it with any prefix, an
+//!   IPv4 one that would be a secondary of an address of another scope;
+//! - a bridge with spanning tree on keeps its forward delay within 2 to 30
+//!   seconds; only a link with a valid Ethernet address can be a port, and
+//!   no link can be given an address that is zero or a group address;
+//! - a bridge whose MAC was never set (given at creation or by `ip link set
+//!   address`) takes the smallest of its ports' MACs, and 00:00:00:00:00:00
+//!   when it has none, whenever its ports or their MACs change
+//!   (`br_stp_recalculate_bridge_id`). Whether a MAC was set is nowhere to
+//!   be read, so after such a change a bridge's MAC is unknown (`None`),
+//!   unless it was 00:00:00:00:00:00, which only a kernel-chosen MAC is;
+//! - likewise a bridge whose MTU was never set takes the smallest of its
+//!   ports' MTUs, 1500 when it has none (`br_mtu_auto_adjust`), and below
+//!   1280 loses its IPv6 addresses and routes. Such a bridge's MTU always is
+//!   that value, so one whose MTU is that value is taken to follow its ports,
+//!   unless a plan set it (`Link::mtu_set`); one read from the kernel whose
+//!   MTU was set to exactly that is mispredicted, which verification
+//!   catches (undoing a predicted loss that did not happen only meets
+//!   "exists"). Nothing in netlink tells them apart.
 //!
 //! What the kernel derives on its own (`proto kernel` routes, link-local
 //! addresses, a bridge's automatic MAC and MTU) is not modelled: it is not
 //! compared either (see [`super::compare`]).
 
 use super::{
-    Address, BridgeInfo, Counters, Link, LinkKind, Route, Snapshot, IFA_F_SECONDARY,
+    Address, BridgeInfo, Counters, Link, LinkKind, NextHop, Route, Snapshot, IFA_F_SECONDARY,
     IFA_F_TRANSIENT,
 };
 use crate::error::{Error, Result};
-use crate::names::IfName;
+use std::net::IpAddr;
+
+use crate::names::{IfName, IpNet, MacAddr};
 use crate::op::Op;
 
 /// What an op removed besides its own target: the addresses and routes the
@@ -36,6 +71,12 @@ pub struct Removed {
     pub routes: Vec<Route>,
     /// `(port, bridge)` for each port freed by deleting its bridge.
     pub ports: Vec<(IfName, IfName)>,
+    /// `(now, before)` for each IPv6 multipath route that lost the hops
+    /// through a link that went away, and kept the others.
+    pub reduced: Vec<(Route, Route)>,
+    /// `(now, before)` for each route the kernel changed: the `mtu` of an
+    /// IPv6 route follows its link's.
+    pub changed: Vec<(Route, Route)>,
 }
 
 /// The smallest MTU of a link that carries IPv6 (`IPV6_MIN_MTU`).
@@ -51,30 +92,158 @@ fn kernel_errno(op: &Op, errno: i32, note: String) -> Error {
     }
 }
 
-/// True when `a` and `b` are the same address as the kernel keys it (link,
-/// local address and prefix, peer).
+/// True when `a` and `b` are the same address as the kernel keys it: on one
+/// link, an IPv6 address whatever its prefix (`ipv6_chk_same_addr`); an IPv4
+/// local address with its prefix length and the subnet of its peer, or of
+/// itself when it has none (`find_matching_ifa`).
 pub fn same_address(a: &Address, b: &Address) -> bool {
-    a.ifname == b.ifname && a.address == b.address && a.peer == b.peer
+    if a.ifname != b.ifname || a.address.addr() != b.address.addr() {
+        return false;
+    }
+    if !a.address.is_ipv4() {
+        return !b.address.is_ipv4();
+    }
+    a.address.prefix() == b.address.prefix() && same_subnet(a, b)
 }
 
-/// True when `a` and `b` are the same route as the kernel keys it.
-pub fn same_route(a: &Route, b: &Route) -> bool {
+/// True when the IPv4 addresses `a` and `b`, of one prefix length, are in
+/// one subnet as the kernel compares them (`inet_ifa_match` on the peer, or
+/// the local address when there is no peer).
+fn same_subnet(a: &Address, b: &Address) -> bool {
+    let net = |x: &Address| {
+        IpNet::new(x.peer.unwrap_or(x.address.addr()), a.address.prefix()).map(|n| n.network())
+    };
+    matches!((net(a), net(b)), (Ok(x), Ok(y)) if x == y)
+}
+
+/// A route's metric as the kernel keeps it: IPv4 0 when none, IPv6 1024
+/// when none or 0 (`IP6_RT_PRIO_USER`).
+pub fn effective_priority(r: &Route) -> u32 {
+    match (r.destination.is_ipv4(), r.priority.unwrap_or(0)) {
+        (false, 0) => IP6_RT_PRIO_USER,
+        (_, p) => p,
+    }
+}
+
+/// True when the kernel refuses to add `a` (with `NLM_F_EXCL`, as xenbr
+/// adds routes) because of `b`: same table, destination, source, TOS and
+/// metric, whatever their next hops (`fib_table_insert`,
+/// `fib6_add_rt2node`).
+pub fn same_route_key(a: &Route, b: &Route) -> bool {
     a.table == b.table
         && a.destination == b.destination
         && a.source == b.source
         && a.tos == b.tos
-        && a.priority.unwrap_or(0) == b.priority.unwrap_or(0)
+        && effective_priority(a) == effective_priority(b)
+}
+
+/// True when `a` and `b` are the same route as the kernel keys it.
+pub fn same_route(a: &Route, b: &Route) -> bool {
+    same_route_key(a, b)
         && a.gateway == b.gateway
         && a.oif == b.oif
         && a.kind == b.kind
         && a.multipath == b.multipath
 }
 
+/// True when route `r` goes with the IPv4 addresses `gone`, no longer local
+/// anywhere: it prefers one as source and is in the main table
+/// (fib_sync_down_addr looks at no other).
+fn prefers_gone(r: &Route, gone: &[IpAddr]) -> bool {
+    r.destination.is_ipv4()
+        && r.table == super::RT_TABLE_MAIN
+        && r.prefsrc.is_some_and(|p| gone.contains(&p))
+}
+
+/// True when the kernel refuses a gateway that is a local address: with
+/// `onlink` for IPv4 (fib_check_nh_v4_gw), always for IPv6 (ip6_validate_gw).
+fn local_gateway_refused(gw: IpAddr, onlink: bool) -> bool {
+    onlink || !gw.is_ipv4()
+}
+
+impl Route {
+    /// Its gateways, each with whether it is on-link.
+    fn gateways(&self) -> impl Iterator<Item = (IpAddr, bool)> + '_ {
+        self.gateway
+            .map(|g| (g, self.flags & 4 != 0))
+            .into_iter()
+            .chain(
+                self.multipath
+                    .iter()
+                    .filter_map(|h| h.gateway.map(|g| (g, h.flags & 4 != 0))),
+            )
+    }
+}
+
+/// `IP6_RT_PRIO_USER`: the metric of an IPv6 route added without one.
+const IP6_RT_PRIO_USER: u32 = 1024;
+
+/// `IFA_F_PERMANENT`.
+const IFA_F_PERMANENT: u32 = 0x80;
+
 impl Snapshot {
     /// Changes this snapshot as the kernel would change the host for `op`,
     /// or fails as the kernel would (no such link, name taken, ...), leaving
     /// the snapshot unchanged on failure.
     pub fn apply(&mut self, op: &Op) -> Result<Removed> {
+        // The bridges whose ports this op may change, and whether their MTU
+        // follows them, as it stands before.
+        let follows: Vec<(IfName, bool, Vec<Option<MacAddr>>)> = self
+            .bridges_changed_by(op)
+            .into_iter()
+            .map(|b| {
+                let auto = self
+                    .link(&b)
+                    .is_some_and(|l| !l.mtu_set && Some(l.mtu) == self.auto_mtu(&b));
+                let macs = self.port_macs(&b);
+                (b, auto, macs)
+            })
+            .collect();
+        let mut removed = self.apply_only(op)?;
+        for (b, auto, macs) in follows {
+            self.ports_changed(&b, auto, &macs, &mut removed);
+        }
+        Ok(removed)
+    }
+
+    /// The MACs of the ports of bridge `name`, sorted.
+    fn port_macs(&self, name: &IfName) -> Vec<Option<MacAddr>> {
+        let mut v: Vec<Option<MacAddr>> = self.ports(name).map(|p| p.mac).collect();
+        v.sort();
+        v
+    }
+
+    /// The bridges `op` may change the ports of (or their MACs or MTUs),
+    /// whose own MAC and MTU the kernel may then recompute.
+    pub fn bridges_changed_by(&self, op: &Op) -> Vec<IfName> {
+        let master = |n: &IfName| self.link(n).and_then(|l| l.master.clone());
+        let mut v: Vec<IfName> = match op {
+            Op::SetMaster { name, master: m } => {
+                master(name).into_iter().chain(m.clone()).collect()
+            }
+            Op::SetMac { name, .. } | Op::SetMtu { name, .. } => master(name).into_iter().collect(),
+            Op::DeleteLink { name } => {
+                let peer = self.link(name).and_then(|l| l.peer.clone());
+                master(name)
+                    .into_iter()
+                    .chain(peer.as_ref().and_then(master))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        v.dedup();
+        v
+    }
+
+    /// The MTU the kernel gives bridge `name` when it chose it: the smallest
+    /// of its ports', 1500 without ports (`br_mtu_min`); `None` when it is
+    /// no bridge.
+    pub(crate) fn auto_mtu(&self, name: &IfName) -> Option<u32> {
+        self.link(name).filter(|l| l.kind == LinkKind::Bridge)?;
+        Some(self.ports(name).map(|p| p.mtu).min().unwrap_or(1500))
+    }
+
+    fn apply_only(&mut self, op: &Op) -> Result<Removed> {
         let missing = |name: &IfName| Error::not_found(op.describe(), format!("interface {name}"));
         let mut removed = Removed::default();
         match op {
@@ -85,12 +254,21 @@ impl Snapshot {
                 forward_delay,
             } => {
                 self.check_free(op, name)?;
+                if let Some(m) = mac.filter(|m| !m.is_valid_unicast()) {
+                    return Err(invalid_mac(op, m));
+                }
                 self.links.push(new_link(name, LinkKind::Bridge, "bridge"));
                 let l = self.links.last_mut().expect("pushed");
                 l.mac = *mac;
+                // With spanning tree on, the kernel keeps the forward delay
+                // within BR_MIN_FORWARD_DELAY and BR_MAX_FORWARD_DELAY.
+                let forward_delay = match stp {
+                    true => (*forward_delay).clamp(200, 3000),
+                    false => *forward_delay,
+                };
                 l.bridge = Some(BridgeInfo {
                     stp: *stp,
-                    forward_delay: *forward_delay,
+                    forward_delay,
                 });
             }
             Op::CreateVeth { name, peer } => {
@@ -119,8 +297,21 @@ impl Snapshot {
                     removed
                         .addresses
                         .extend(self.take_addresses(|a| &a.ifname == g));
-                    removed.routes.extend(self.take_routes(|r| r.uses(g)));
+                    self.cut_routes(g, None, Cut::Gone, &mut removed);
                 }
+                // Its addresses go with it, and so do the routes preferring
+                // one as source that is no longer local anywhere, as when
+                // they are deleted one by one.
+                let mut locals: Vec<IpAddr> = removed
+                    .addresses
+                    .iter()
+                    .filter(|a| a.address.is_ipv4())
+                    .map(|a| a.address.addr())
+                    .collect();
+                locals.retain(|l| !self.is_local(*l));
+                removed
+                    .routes
+                    .extend(self.take_routes(|r| prefers_gone(r, &locals)));
                 for l in self.links.iter_mut() {
                     if let Some(m) = l.master.as_ref().filter(|m| gone.contains(m)) {
                         if !gone.contains(&l.name) {
@@ -140,11 +331,14 @@ impl Snapshot {
                 self.rename(name, to);
             }
             Op::SetMac { name, mac } => {
+                if !mac.is_valid_unicast() {
+                    return Err(invalid_mac(op, *mac));
+                }
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
                 // A link the kernel reported without a six-byte address (a
                 // tun device, an IP tunnel) takes none; only a link a plan
                 // creates (index 0) has no MAC because none is known yet.
-                if l.mac.is_none() && l.index != 0 {
+                if l.mac.is_none() && l.index != 0 && l.kind != LinkKind::Bridge {
                     return Err(kernel_errno(
                         op,
                         libc::EOPNOTSUPP,
@@ -152,6 +346,7 @@ impl Snapshot {
                     ));
                 }
                 l.mac = Some(*mac);
+                l.mac_follows_ports = false;
             }
             Op::SetMtu { name, mtu } => {
                 let l = self.link_mut(name).ok_or_else(|| missing(name))?;
@@ -167,18 +362,36 @@ impl Snapshot {
                         format!("MTU {mtu} is outside what {name} accepts ({lo} to {hi})"),
                     ));
                 }
-                l.mtu = *mtu;
+                let old = std::mem::replace(&mut l.mtu, *mtu);
+                // Setting it to what it is does not count (dev_set_mtu).
+                l.mtu_set |= l.kind == LinkKind::Bridge && old != *mtu;
+                self.follow_mtu(name, old, *mtu, &mut removed);
                 // Below 1280 a link cannot carry IPv6 (addrconf_notify): its
                 // IPv6 addresses and the IPv6 routes through it go.
                 if *mtu < IPV6_MIN_MTU {
+                    if self.is_loopback(name) {
+                        self.take_rejects(&mut removed);
+                    }
                     removed.addresses =
                         self.take_addresses(|a| &a.ifname == name && !a.address.is_ipv4());
-                    removed.routes = self.take_routes(|r| !r.destination.is_ipv4() && r.uses(name));
+                    self.cut_routes(name, Some(false), Cut::Gone, &mut removed);
                 }
             }
             Op::SetMaster { name, master } => {
                 let l = self.link(name).ok_or_else(|| missing(name))?;
                 let current = l.master.clone();
+                // A port must be an Ethernet device with a valid address
+                // (br_add_if): not loopback, not a layer-3 tunnel. A link a
+                // plan creates (index 0, MAC not known yet) is a bridge or
+                // a veth, which has one.
+                let ethernet = l.index == 0 || l.mac.is_some_and(|m| m.is_valid_unicast());
+                if master.is_some() && !ethernet {
+                    return Err(kernel_errno(
+                        op,
+                        libc::EINVAL,
+                        format!("{name} has no Ethernet address, so it cannot be a port"),
+                    ));
+                }
                 if let Some(m) = master {
                     let b = self.link(m).ok_or_else(|| missing(m))?;
                     if b.kind != LinkKind::Bridge {
@@ -211,7 +424,10 @@ impl Snapshot {
                         .take_addresses(|a| &a.ifname == name && !a.address.is_ipv4())
                         .into_iter()
                         .collect();
-                    removed.routes = self.take_routes(|r| r.uses(name));
+                    if self.is_loopback(name) {
+                        self.take_rejects(&mut removed);
+                    }
+                    self.cut_routes(name, None, Cut::Down, &mut removed);
                 }
             }
             Op::AddAddress(a) => {
@@ -230,10 +446,60 @@ impl Snapshot {
                         format!("{} is already on {}", a.address, a.ifname),
                     ));
                 }
+                // The kernel keeps a route whose gateway becomes local, but
+                // would refuse to add it back (see check_route): nothing
+                // that removes it could be undone.
+                let mut probe = self.clone();
+                probe.addresses.push(a.clone());
+                let spoils = |r: &&Route| {
+                    r.gateways().any(|(g, onlink)| {
+                        probe.bad_gateway(g, onlink) && !self.bad_gateway(g, onlink)
+                    })
+                };
+                if let Some(r) = self.routes.iter().find(spoils) {
+                    return Err(Error::invalid(
+                        op.describe(),
+                        format!(
+                            "{} would make a gateway of route {r} local or a broadcast \
+                             address, and the kernel could not add the route back",
+                            a.address
+                        ),
+                    ));
+                }
                 let mut a = a.clone();
-                a.flags &= !(IFA_F_SECONDARY | IFA_F_TRANSIENT);
-                if a.address.is_ipv4() && self.has_primary_for(&a) {
-                    a.flags |= IFA_F_SECONDARY;
+                a.flags &= !(IFA_F_SECONDARY | IFA_F_TRANSIENT | IFA_F_PERMANENT);
+                // Permanent means no lifetime (set_ifa_lifetime), whatever
+                // was asked.
+                if a.valid_lft.is_none() {
+                    a.flags |= IFA_F_PERMANENT;
+                }
+                if a.metric == Some(0) {
+                    a.metric = None;
+                }
+                // An IPv4 address in the subnet of another of the link's, of
+                // its prefix length, is a secondary, and must have its scope
+                // (__inet_insert_ifa).
+                if a.address.is_ipv4() {
+                    let new = a.clone();
+                    let others = self.addresses.iter().filter(|b| {
+                        b.ifname == new.ifname
+                            && b.address.is_ipv4()
+                            && b.address.prefix() == new.address.prefix()
+                            && same_subnet(&new, b)
+                    });
+                    for b in others {
+                        if b.scope != a.scope {
+                            return Err(kernel_errno(
+                                op,
+                                libc::EINVAL,
+                                format!(
+                                    "{} would be a secondary of {}, which has another scope",
+                                    a.address, b.address
+                                ),
+                            ));
+                        }
+                        a.flags |= IFA_F_SECONDARY;
+                    }
                 }
                 let at = self.insertion_point(&a);
                 self.addresses.insert(at, a);
@@ -242,7 +508,7 @@ impl Snapshot {
                 let pos = self
                     .addresses
                     .iter()
-                    .position(|b| same_address(a, b))
+                    .position(|b| same_address(a, b) && b.address.prefix() == a.address.prefix())
                     .ok_or_else(|| {
                         kernel_errno(
                             op,
@@ -266,16 +532,16 @@ impl Snapshot {
                     // Routes preferring a source go when that address is no
                     // longer local anywhere (fib_del_ifaddr), not while
                     // another address, on this link or another, still has it.
-                    locals.retain(|l| !self.addresses.iter().any(|b| b.address.addr() == *l));
+                    locals.retain(|l| !self.is_local(*l));
                     let last = !self
                         .addresses
                         .iter()
                         .any(|b| b.ifname == gone.ifname && b.address.is_ipv4());
-                    removed.routes = self.take_routes(|r| {
-                        r.destination.is_ipv4()
-                            && (r.prefsrc.is_some_and(|p| locals.contains(&p))
-                                || (last && r.uses(&gone.ifname)))
-                    });
+                    removed.routes = self.take_routes(|r| prefers_gone(r, &locals));
+                    // The last one takes IPv4 off the link (fib_disable_ip).
+                    if last {
+                        self.cut_routes(&gone.ifname, Some(true), Cut::Down, &mut removed);
+                    }
                 }
             }
             Op::AddRoute(r) => {
@@ -296,14 +562,20 @@ impl Snapshot {
                         ));
                     }
                 }
-                if self.routes.iter().any(|b| same_route(r, b)) {
+                self.check_route(op, r)?;
+                if self.routes.iter().any(|b| same_route_key(r, b)) {
                     return Err(kernel_errno(
                         op,
                         libc::EEXIST,
-                        "the route exists already".into(),
+                        "a route to that destination with that metric exists already".into(),
                     ));
                 }
-                self.routes.push(r.clone());
+                let mut r = r.clone();
+                r.priority = match (r.destination.is_ipv4(), effective_priority(&r)) {
+                    (true, 0) => None,
+                    (_, p) => Some(p),
+                };
+                self.routes.push(r);
             }
             Op::DelRoute(r) => {
                 let pos = self
@@ -317,21 +589,220 @@ impl Snapshot {
         Ok(removed)
     }
 
+    /// The ports of bridge `name`, or their MACs or MTUs, may have changed:
+    /// the kernel recomputes its MAC and MTU if it chose them (see the
+    /// module documentation). `follows` says whether its MTU followed its
+    /// ports before, `macs_before` what [`Snapshot::port_macs`] was. What a
+    /// fall of its MTU below 1280 removes goes to `removed`. A MAC not known
+    /// to be the kernel's choice becomes unknown.
+    fn ports_changed(
+        &mut self,
+        name: &IfName,
+        follows: bool,
+        macs_before: &[Option<MacAddr>],
+        removed: &mut Removed,
+    ) {
+        let Some(b) = self.link(name).filter(|b| b.kind == LinkKind::Bridge) else {
+            return;
+        };
+        let old_mtu = b.mtu;
+        let macs = self.port_macs(name);
+        let mac = match b.mac {
+            _ if macs == macs_before => b.mac,
+            // The kernel's choice: compute it again.
+            _ if b.mac_follows_ports => macs
+                .iter()
+                .copied()
+                .collect::<Option<Vec<_>>>()
+                .map(|v| v.into_iter().min().unwrap_or(MacAddr([0; 6]))),
+            _ => None,
+        };
+        // An MTU the bridge does not accept, dev_set_mtu refuses: it stays.
+        let none = if b.index == 0 { 65535 } else { i32::MAX as u32 };
+        let (lo, hi) = (b.min_mtu.unwrap_or(68), b.max_mtu.unwrap_or(none));
+        let mtu = match self.auto_mtu(name) {
+            Some(m) if follows && (lo..=hi).contains(&m) => m,
+            _ => old_mtu,
+        };
+        let l = self.link_mut(name).expect("found");
+        l.mac = mac;
+        l.mtu = mtu;
+        self.follow_mtu(name, old_mtu, mtu, removed);
+        if mtu < IPV6_MIN_MTU && old_mtu >= IPV6_MIN_MTU {
+            removed
+                .addresses
+                .extend(self.take_addresses(|a| &a.ifname == name && !a.address.is_ipv4()));
+            self.cut_routes(name, Some(false), Cut::Gone, removed);
+        }
+    }
+
+    /// What the kernel checks of a route's gateways and preferred source
+    /// against the addresses and routes of the moment (fib_check_nh,
+    /// fib_valid_prefsrc, ip6_validate_gw).
+    fn check_route(&self, op: &Op, r: &Route) -> Result<()> {
+        const RTNH_F_ONLINK: u32 = 4;
+        let local = |ip: IpAddr| self.is_local(ip);
+        let hops = r
+            .oif
+            .iter()
+            .map(|o| (o, r.gateway, r.flags & RTNH_F_ONLINK != 0))
+            .chain(r.multipath.iter().filter_map(|h| {
+                let onlink = u32::from(h.flags) & RTNH_F_ONLINK != 0;
+                h.oif.as_ref().map(|o| (o, h.gateway, onlink))
+            }));
+        for (oif, gw, onlink) in hops {
+            let Some(gw) = gw else { continue };
+            let link_local = matches!(gw, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
+            if self.bad_gateway(gw, onlink) {
+                return Err(kernel_errno(
+                    op,
+                    libc::EINVAL,
+                    format!("the gateway {gw} is a local or broadcast address"),
+                ));
+            }
+            if !onlink && !link_local && !self.reaches(oif, gw, r.table) {
+                return Err(kernel_errno(
+                    op,
+                    if gw.is_ipv4() {
+                        libc::EINVAL
+                    } else {
+                        libc::EHOSTUNREACH
+                    },
+                    format!("the gateway {gw} is not reachable through {oif}"),
+                ));
+            }
+        }
+        if let Some(src) = r.prefsrc.filter(|s| s.is_ipv4() && !local(*s)) {
+            return Err(kernel_errno(
+                op,
+                libc::EINVAL,
+                format!("the preferred source {src} is no local address"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True for loopback: the link whose MAC is all zeros and which is no
+    /// bridge.
+    fn is_loopback(&self, name: &IfName) -> bool {
+        self.link(name)
+            .is_some_and(|l| l.kind != LinkKind::Bridge && l.mac.is_some_and(|m| m.is_zero()))
+    }
+
+    /// IPv6 routes that send nowhere (blackhole, unreachable, prohibit)
+    /// hang on loopback: they go when it goes down or loses IPv6.
+    fn take_rejects(&mut self, removed: &mut Removed) {
+        removed.routes.extend(self.take_routes(|r| {
+            !r.destination.is_ipv4() && matches!(r.kind, 6..=8) && r.oif.is_none()
+        }));
+    }
+
+    /// The `mtu` of the IPv6 routes through link `name` follows its MTU
+    /// going from `old` to `new` (rt6_mtu_change): down to it when above
+    /// it, up with it when it was the link's.
+    fn follow_mtu(&mut self, name: &IfName, old: u32, new: u32, removed: &mut Removed) {
+        const RTAX_MTU: u16 = 2;
+        for r in self.routes.iter_mut() {
+            if r.destination.is_ipv4() || !r.uses(name) || r.is_kernel_made() {
+                continue;
+            }
+            let Some(i) = r.metrics.iter().position(|(k, _)| *k == RTAX_MTU) else {
+                continue;
+            };
+            let m = r.metrics[i].1;
+            if !(new < m || (new > old && m == old)) {
+                continue;
+            }
+            let before = r.clone();
+            r.metrics[i].1 = new;
+            removed.changed.push((r.clone(), before));
+        }
+    }
+
+    /// True when `ip` is a local address: one of the host's, or inside the
+    /// prefix of an IPv4 address on loopback, whose prefix route the kernel
+    /// makes of type local (fib_add_ifaddr). Loopback is the link whose MAC
+    /// is all zeros and which is no bridge.
+    fn is_local(&self, ip: IpAddr) -> bool {
+        self.addresses.iter().any(|a| {
+            a.address.addr() == ip
+                || (ip.is_ipv4()
+                    && a.address.is_ipv4()
+                    && !a.is_secondary()
+                    && a.address.contains(ip)
+                    && self.link(&a.ifname).is_some_and(|l| {
+                        l.kind != LinkKind::Bridge && l.mac.is_some_and(|m| m.is_zero())
+                    }))
+        })
+    }
+
+    /// True when the kernel refuses `gw` as a gateway for what it is: a
+    /// local address (IPv4 on-link, IPv6 always; fib_check_nh_v4_gw,
+    /// ip6_validate_gw) or, on-link, a broadcast address (an IPv4 on-link
+    /// gateway must be unicast, inet_addr_type_dev_table).
+    fn bad_gateway(&self, gw: IpAddr, onlink: bool) -> bool {
+        (local_gateway_refused(gw, onlink) && self.is_local(gw))
+            || (onlink && gw.is_ipv4() && self.broadcasts().contains(&gw))
+    }
+
+    /// The IPv4 broadcast addresses the kernel has (fib_add_ifaddr): of
+    /// each address on a link that is up, the one it was given, and that of
+    /// its prefix for a primary shorter than /31.
+    fn broadcasts(&self) -> Vec<IpAddr> {
+        let mut v = Vec::new();
+        for a in self.addresses.iter().filter(|a| a.address.is_ipv4()) {
+            if !self.link(&a.ifname).is_some_and(|l| l.up) {
+                continue;
+            }
+            if let Some(b) = a.broadcast.filter(|b| !b.is_broadcast()) {
+                v.push(IpAddr::V4(b));
+            }
+            if let (false, true, IpAddr::V4(n)) = (
+                a.is_secondary(),
+                a.address.prefix() < 31,
+                a.address.network().addr(),
+            ) {
+                let host = u32::MAX >> a.address.prefix();
+                v.push(IpAddr::V4(std::net::Ipv4Addr::from(u32::from(n) | host)));
+            }
+        }
+        v
+    }
+
+    /// True when `gw` is inside a prefix connected through `oif`: of an
+    /// address there, or of a static route through it without a gateway (in
+    /// table `table` or one the kernel's rules look up).
+    fn reaches(&self, oif: &IfName, gw: IpAddr, table: u32) -> bool {
+        const IFA_F_NOPREFIXROUTE: u32 = 0x200;
+        let by_address = self.addresses_of(oif).any(|a| {
+            let max = if a.address.is_ipv4() { 32 } else { 128 };
+            a.address.is_ipv4() == gw.is_ipv4()
+                && a.address.prefix() < max
+                && a.flags & IFA_F_NOPREFIXROUTE == 0
+                && IpNet::new(a.peer.unwrap_or(a.address.addr()), a.address.prefix())
+                    .is_ok_and(|n| n.contains(gw))
+        });
+        // Not the kernel's own prefix routes, which go with their address
+        // in the kernel and which the model does not follow: the address
+        // says it.
+        let by_route = self.routes.iter().any(|r| {
+            !r.is_kernel_made()
+                && r.oif.as_ref() == Some(oif)
+                && r.gateway.is_none()
+                && r.multipath.is_empty()
+                && r.kind == 1
+                && r.destination.is_ipv4() == gw.is_ipv4()
+                && (r.table == table || (253..=255).contains(&r.table))
+                && r.destination.contains(gw)
+        });
+        by_address || by_route
+    }
+
     fn check_free(&self, op: &Op, name: &IfName) -> Result<()> {
         if self.has_link(name) {
             return Err(Error::exists(op.describe(), format!("interface {name}")));
         }
         Ok(())
-    }
-
-    fn has_primary_for(&self, a: &Address) -> bool {
-        self.addresses.iter().any(|b| {
-            b.ifname == a.ifname
-                && b.address.is_ipv4()
-                && !b.is_secondary()
-                && b.address.prefix() == a.address.prefix()
-                && b.address.network() == a.address.network()
-        })
     }
 
     /// Where the kernel puts a new address in its link's list
@@ -363,6 +834,54 @@ impl Snapshot {
             .partition(|a| pred(a));
         self.addresses = kept;
         gone.into_iter().filter(|a| !a.is_kernel_made()).collect()
+    }
+
+    /// Takes from the routes through link `name` (of one family, if
+    /// `ipv4` says) what the kernel takes when it stops sending through it:
+    /// a single-path route goes; a multipath route goes when the link went
+    /// down (or lost IPv4) and all its hops are now down, or when the link
+    /// went away (deleted, or IPv6 off) for IPv4; an IPv6 multipath route
+    /// is a set of siblings and loses only the hops through a link that
+    /// went away, unless none is left.
+    fn cut_routes(&mut self, name: &IfName, ipv4: Option<bool>, how: Cut, removed: &mut Removed) {
+        let mut kept = Vec::with_capacity(self.routes.len());
+        for r in std::mem::take(&mut self.routes) {
+            if !r.uses(name) || ipv4.is_some_and(|v4| r.destination.is_ipv4() != v4) {
+                kept.push(r);
+                continue;
+            }
+            let dead = |h: &NextHop| {
+                h.oif
+                    .as_ref()
+                    .is_none_or(|o| o == name || !self.link(o).is_some_and(|l| l.up))
+            };
+            let stays = match how {
+                _ if r.multipath.is_empty() => None,
+                Cut::Down if r.multipath.iter().all(dead) => None,
+                Cut::Down => Some(r.clone()),
+                Cut::Gone if r.destination.is_ipv4() => None,
+                Cut::Gone => {
+                    let hops: Vec<NextHop> = r
+                        .multipath
+                        .iter()
+                        .filter(|h| h.oif.as_ref() != Some(name))
+                        .cloned()
+                        .collect();
+                    reduced(&r, hops)
+                }
+            };
+            match stays {
+                Some(now) => {
+                    if now != r && !r.is_kernel_made() {
+                        removed.reduced.push((now.clone(), r));
+                    }
+                    kept.push(now);
+                }
+                None if r.is_kernel_made() => {}
+                None => removed.routes.push(r),
+            }
+        }
+        self.routes = kept;
     }
 
     fn take_routes(&mut self, pred: impl Fn(&Route) -> bool) -> Vec<Route> {
@@ -426,6 +945,42 @@ impl Snapshot {
     }
 }
 
+/// How a link stops carrying routes (see [`Snapshot::cut_routes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// It went down, or lost its last IPv4 address.
+    Down,
+    /// It went away, or lost IPv6.
+    Gone,
+}
+
+/// IPv6 multipath route `r` with only `hops` left: none, or one, which the
+/// kernel then shows as a plain route.
+fn reduced(r: &Route, hops: Vec<NextHop>) -> Option<Route> {
+    match hops.as_slice() {
+        [] => None,
+        [h] => Some(Route {
+            gateway: h.gateway,
+            oif: h.oif.clone(),
+            flags: r.flags | u32::from(h.flags),
+            multipath: Vec::new(),
+            ..r.clone()
+        }),
+        _ => Some(Route {
+            multipath: hops,
+            ..r.clone()
+        }),
+    }
+}
+
+fn invalid_mac(op: &Op, mac: crate::names::MacAddr) -> Error {
+    kernel_errno(
+        op,
+        libc::EADDRNOTAVAIL,
+        format!("{mac} is no Ethernet address a device can have"),
+    )
+}
+
 fn new_link(name: &IfName, kind: LinkKind, info_kind: &str) -> Link {
     Link {
         index: 0,
@@ -441,6 +996,8 @@ fn new_link(name: &IfName, kind: LinkKind, info_kind: &str) -> Link {
         master: None,
         peer: None,
         peer_elsewhere: false,
+        mac_follows_ports: false,
+        mtu_set: false,
         bridge: None,
         stats: Counters::default(),
     }

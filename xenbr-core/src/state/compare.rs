@@ -47,7 +47,7 @@ type RouteKey<'a> = (
         Option<u32>,
     ),
     (u8, u8, u8, u8, u32, Option<IpAddr>),
-    (&'a [(u16, u32)], Vec<&'a NextHop>, Option<u8>),
+    (&'a [(u16, u32)], Vec<NextHop>, Option<u8>),
 );
 
 fn link_key(l: &Link) -> LinkKey<'_> {
@@ -81,7 +81,16 @@ fn addr_key(a: &Address) -> AddrKey<'_> {
 }
 
 fn route_key(r: &Route) -> RouteKey<'_> {
-    let mut hops: Vec<&NextHop> = r.multipath.iter().collect();
+    // A hop's RTNH_F_LINKDOWN and RTNH_F_DEAD (16, 1) follow its link's
+    // state, as the route's own do.
+    let mut hops: Vec<NextHop> = r
+        .multipath
+        .iter()
+        .map(|h| NextHop {
+            flags: h.flags & !(1 | 16),
+            ..h.clone()
+        })
+        .collect();
     hops.sort();
     (
         (

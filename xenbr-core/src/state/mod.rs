@@ -95,6 +95,19 @@ pub struct Link {
     /// For a bridge: its settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<BridgeInfo>,
+    /// For a bridge: its MAC is known to be the kernel's choice (the
+    /// smallest of its ports', all zeros without ports), which follows its
+    /// ports until one is set: read as all zeros, or computed from its
+    /// ports since. Nothing in netlink says so otherwise. Never compared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mac_follows_ports: bool,
+    /// For a bridge: its MTU is known to have been set (by an op of the
+    /// plan), so the kernel keeps it whatever its ports. Nothing in netlink
+    /// says so: for a bridge read from the kernel this is false, and the
+    /// model takes one whose MTU is its ports' smallest to follow them.
+    /// Never compared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mtu_set: bool,
     /// Traffic counters. Never compared.
     pub stats: Counters,
 }
@@ -199,6 +212,9 @@ pub struct Route {
 pub const RTPROT_KERNEL: u8 = 2;
 /// `IFAPROT_KERNEL_LL`: a link-local address the kernel generated.
 pub const IFAPROT_KERNEL_LL: u8 = 3;
+/// `IFAPROT_KERNEL_LO`: loopback's own address (::1/128; Linux 6.18 gives
+/// 127.0.0.1/8 no protocol).
+pub const IFAPROT_KERNEL_LO: u8 = 1;
 /// `IFA_F_SECONDARY`.
 pub const IFA_F_SECONDARY: u32 = 0x01;
 /// Address flags that describe a passing state (DAD in progress, deprecated),
@@ -227,10 +243,17 @@ impl Route {
 }
 
 impl Address {
-    /// True when the kernel generated this address itself (IPv6 link-local)
-    /// and will generate it again on the link that carries the MAC.
+    /// True when the kernel generated this address itself and will generate
+    /// it again: an IPv6 link-local on the link that carries the MAC, and
+    /// loopback's ::1/128, which goes each time loopback goes down, and
+    /// 127.0.0.1/8, and which both come back each time it comes up (Linux
+    /// 6.18 gives the second no protocol: it is known by its value).
     pub fn is_kernel_made(&self) -> bool {
-        self.proto == Some(IFAPROT_KERNEL_LL)
+        let loopback4 = self.scope == 254
+            && self.address.prefix() == 8
+            && self.address.addr() == IpAddr::V4(Ipv4Addr::LOCALHOST);
+        loopback4
+            || matches!(self.proto, Some(IFAPROT_KERNEL_LL | IFAPROT_KERNEL_LO))
             || (self.proto.is_none()
                 && matches!(self.address.addr(), IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80))
     }

@@ -130,7 +130,9 @@ pub(crate) fn already_so(req: &Request, errno: i32) -> bool {
         // ENETDOWN: the link is down, so no route through it existed before
         // the step being undone either.
         Request::NewRoute { .. } => gone || errno == libc::EEXIST || errno == libc::ENETDOWN,
-        Request::DelAddr { .. } => gone || errno == libc::EADDRNOTAVAIL,
+        // ENXIO: the link has no IPv6 at all (an MTU below 1280), so not
+        // that address.
+        Request::DelAddr { .. } => gone || errno == libc::EADDRNOTAVAIL || errno == libc::ENXIO,
         Request::DelRoute { .. } => gone || errno == libc::ESRCH || errno == libc::ENOENT,
     }
 }

@@ -105,7 +105,8 @@ impl Faults {
 struct Progress {
     map: FastMap<IfName, u32>,
     journaled: Vec<(usize, Vec<BoundOp>)>,
-    created: Vec<(IfName, u32)>,
+    /// `(step, name, index)` of each link created.
+    created: Vec<(usize, IfName, u32)>,
     /// Steps that were sent, so may have been applied.
     sent: usize,
     requests: usize,
@@ -229,11 +230,17 @@ fn forward(
                     format!("the index of {name} is not known"),
                 )
             })?;
-            let bound = |op: &Op, map: &FastMap<IfName, u32>| -> Vec<(IfName, u32)> {
+            // The indices an undo's links have now, or had just before this
+            // step deleted them.
+            let bound = |op: &Op, map: &FastMap<IfName, u32>, gone: &[(IfName, u32)]| {
                 op.links()
                     .into_iter()
-                    .filter_map(|n| map.get(n).map(|i| (n.clone(), *i)))
-                    .collect()
+                    .filter_map(|n| {
+                        map.get(n)
+                            .or_else(|| gone.iter().find(|(g, _)| g == n).map(|(_, i)| i))
+                            .map(|i| (n.clone(), *i))
+                    })
+                    .collect::<Vec<(IfName, u32)>>()
             };
             // An undo that re-creates a link (of a delete) records the indices
             // it replaces, read before the delete: replay maps older entries'
@@ -244,8 +251,12 @@ fn forward(
                 .iter()
                 .enumerate()
                 .filter(|(_, op)| op.is_create())
-                .map(|(j, op)| (j, bound(op, &p.map)))
+                .map(|(j, op)| (j, bound(op, &p.map, &[])))
                 .collect();
+            // The links a delete removes: its undo re-creates them and
+            // then restores their settings, addresses and routes, which are
+            // bound to the old indices (replay maps them to the new link's).
+            let mut gone: Vec<(IfName, u32)> = Vec::new();
             match &step.op {
                 Op::Rename { name, to } => {
                     if let Some(ix) = p.map.remove(name) {
@@ -253,11 +264,11 @@ fn forward(
                     }
                 }
                 Op::DeleteLink { name } => {
-                    p.map.remove(name);
+                    gone.extend(p.map.remove(name).map(|i| (name.clone(), i)));
                     // Deleting one end of a veth deletes the other.
                     for u in &step.undo {
                         if let Op::CreateVeth { peer, .. } = u {
-                            p.map.remove(peer);
+                            gone.extend(p.map.remove(peer).map(|i| (peer.clone(), i)));
                         }
                     }
                 }
@@ -271,7 +282,7 @@ fn forward(
                 .map(|(j, op)| BoundOp {
                     at: match replaced.next_if(|(r, _)| *r == j) {
                         Some((_, at)) => at,
-                        None => bound(op, &p.map),
+                        None => bound(op, &p.map, &gone),
                     },
                     op: op.clone(),
                 })
@@ -304,6 +315,12 @@ fn forward(
             _ => None,
         }) {
             let (a, b) = owners[k];
+            // A create is the last step of its segment. When it is what
+            // failed, it made nothing, and the name its undo would delete
+            // may be another's link (EEXIST): it is not among the sent.
+            if b + 1 == end && plan.steps[b].op.is_create() {
+                p.sent = b;
+            }
             let what = plan.steps[a..=b]
                 .iter()
                 .map(|s| s.op.describe())
@@ -331,7 +348,7 @@ fn forward(
             for name in names {
                 let index = sock.link_index(&name)?;
                 p.map.insert(name.clone(), index);
-                p.created.push((name.clone(), index));
+                p.created.push((end, name.clone(), index));
                 found.push(Entry::Created { name, index });
             }
             journal.append(&found)?;

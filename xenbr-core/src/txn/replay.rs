@@ -13,7 +13,8 @@ use super::bind::{already_so, bind};
 use crate::error::Error;
 use crate::journal::BoundOp;
 use crate::names::IfName;
-use crate::netlink::{Outcome, Request, Socket};
+use crate::netlink::{Outcome, Request, SetLink, Socket, Target};
+use crate::op::Op;
 
 /// Applies the undo of `steps` (given in the order they were journaled),
 /// newest first. Returns the errors that were not "already so"; empty means
@@ -21,21 +22,74 @@ use crate::netlink::{Outcome, Request, Socket};
 pub(crate) fn replay(
     sock: &mut Socket,
     steps: &[(usize, Vec<BoundOp>)],
-    created: &[(IfName, u32)],
+    created: &[(usize, IfName, u32)],
 ) -> Vec<Error> {
-    let created: HashMap<&IfName, u32> = created.iter().map(|(n, i)| (n, *i)).collect();
+    // The link called `n` that the transaction created last at or before
+    // step `k` (a plan may create, delete and create again one name).
+    let created_by = |n: &IfName, k: usize| {
+        created
+            .iter()
+            .filter(|(s, m, _)| m == n && *s <= k)
+            .max_by_key(|(s, _, _)| *s)
+            .map(|(_, _, i)| *i)
+    };
     let mut errors = Vec::new();
     let mut batch: Vec<(Request, String)> = Vec::new();
     // Old index -> new index, for links the transaction deleted and this
     // replay re-created.
     let mut remap: HashMap<u32, u32> = HashMap::new();
-    for (_, ops) in steps.iter().rev() {
+    for (step, ops) in steps.iter().rev() {
+        // The links of a delete that never ran, which are still there as
+        // they were: what its undo sets on them, it would set to what the
+        // model says they had (which a step before that never ran either
+        // may have changed), and what it puts back by deleting it and
+        // adding it again (a route that lost hops) is still whole. The rest
+        // puts back what is there (already so) or what the undo of a later
+        // step that never ran either changed in the belief that it had
+        // (a port freed from the deleted bridge).
+        let mut never_ran: Option<Vec<IfName>> = None;
+        // A step's undo begins with the inverse of its own change: when the
+        // kernel already shows what that sets back, the step never took
+        // effect (its segment was journaled, not sent), nor did anything it
+        // causes; its undo would only change what it did not (setting a
+        // bridge's MTU or MAC makes the bridge stop following its ports).
+        if let Some(first) = ops.first() {
+            flush(sock, &mut batch, &mut errors);
+            if already_shown(sock, first, &|n| {
+                first
+                    .at
+                    .iter()
+                    .find(|(m, _)| m == n)
+                    .map(|(_, i)| *i)
+                    .or_else(|| created_by(n, *step))
+                    .map(|i| remap.get(&i).copied().unwrap_or(i))
+            }) {
+                continue;
+            }
+        }
         for b in ops {
-            let known: HashMap<&IfName, u32> =
-                b.at.iter()
-                    .map(|(n, i)| (n, remap.get(i).copied().unwrap_or(*i)))
-                    .collect();
-            let lookup = |n: &IfName| known.get(n).or_else(|| created.get(n)).copied();
+            if let Some(kept) = &never_ran {
+                // What it sets back on other links is what the delete would
+                // have changed of them: a bridge's MTU or MAC when a port
+                // went, which setting would pin for good.
+                let own = b.op.subject().is_some_and(|n| kept.contains(n));
+                let follows = matches!(b.op, Op::SetMtu { .. } | Op::SetMac { .. });
+                if own || follows || matches!(b.op, Op::DelRoute(_)) {
+                    continue;
+                }
+            }
+            let now = |i: &u32| remap.get(i).copied().unwrap_or(*i);
+            // Indices as journaled, or of the link this step's create made;
+            // either may have been deleted by a later step and re-created
+            // by that step's undo: the new one's then.
+            let known: HashMap<&IfName, u32> = b.at.iter().map(|(n, i)| (n, *i)).collect();
+            let lookup = |n: &IfName| {
+                known
+                    .get(n)
+                    .copied()
+                    .or_else(|| created_by(n, *step))
+                    .map(|i| now(&i))
+            };
             let req = match bind(&b.op, &lookup) {
                 Ok(r) => r,
                 Err(_) => {
@@ -57,6 +111,52 @@ pub(crate) fn replay(
                     }
                 }
             };
+            // Setting a MAC the link already has would still change it: the
+            // kernel then keeps it as set, where it may have chosen it (a
+            // bridge takes the smallest of its ports' MACs until one is set).
+            if let Request::SetLink {
+                target: Target::Index(i),
+                set:
+                    SetLink {
+                        mac: Some(mac),
+                        name: None,
+                        mtu: None,
+                        master: None,
+                        up: None,
+                    },
+            } = &req
+            {
+                flush(sock, &mut batch, &mut errors);
+                if sock.link_mac(*i).ok().flatten() == Some(*mac) {
+                    continue;
+                }
+            }
+            // Deleting a route the kernel does not hold (its add never ran)
+            // would delete another of the same prefix: a delete takes no
+            // gateway, metric 0 or protocol 0 for "any".
+            if let Request::DelRoute { route, oif, hops } = &req {
+                flush(sock, &mut batch, &mut errors);
+                if !sock.holds_route(route, *oif, hops).unwrap_or(true) {
+                    continue;
+                }
+            }
+            // Renaming back a link that does not carry the name the rename
+            // gave it: the rename never ran (its segment was journaled, not
+            // sent), and the name to go back to may still be another link's
+            // that a step which never ran either would have freed.
+            if let (
+                Op::Rename { name: from, .. },
+                Request::SetLink {
+                    target: Target::Index(i),
+                    ..
+                },
+            ) = (&b.op, &req)
+            {
+                flush(sock, &mut batch, &mut errors);
+                if sock.link_index(from).ok() != Some(*i) {
+                    continue;
+                }
+            }
             let creates = matches!(req, Request::NewBridge { .. } | Request::NewVeth { .. });
             if creates && !b.at.is_empty() {
                 // The undo of a delete: if the link it deleted is still
@@ -68,6 +168,7 @@ pub(crate) fn replay(
                     .iter()
                     .all(|(_, old)| sock.link_exists(*old).unwrap_or(false))
                 {
+                    never_ran = Some(b.at.iter().map(|(n, _)| n.clone()).collect());
                     continue;
                 }
             }
@@ -86,6 +187,32 @@ pub(crate) fn replay(
     }
     flush(sock, &mut batch, &mut errors);
     errors
+}
+
+/// True when the kernel already shows what `b`, a change of one link's
+/// master, MTU, MAC or state, sets: the link is there, bound, and has it.
+fn already_shown(
+    sock: &mut Socket,
+    b: &BoundOp,
+    index_of: &dyn Fn(&IfName) -> Option<u32>,
+) -> bool {
+    let Ok(Request::SetLink {
+        target: Target::Index(i),
+        set,
+    }) = bind(&b.op, index_of)
+    else {
+        return false;
+    };
+    if set.name.is_some() {
+        return false;
+    }
+    let Ok(Some(now)) = sock.link_raw(i) else {
+        return false;
+    };
+    set.master.is_none_or(|m| now.master.unwrap_or(0) == m)
+        && set.mtu.is_none_or(|m| now.link.mtu == m)
+        && set.mac.is_none_or(|m| now.link.mac == Some(m))
+        && set.up.is_none_or(|u| now.link.up == u)
 }
 
 /// Sends the pending undo requests as one pipelined batch, continuing past
