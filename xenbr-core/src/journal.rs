@@ -63,6 +63,10 @@ pub enum Entry {
     Undo {
         /// The step's number, from 1.
         step: usize,
+        /// The step itself when it sets a link's MTU, MAC, master or state
+        /// (see [`StepUndo::did`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        did: Option<BoundOp>,
         /// The undo ops.
         ops: Vec<BoundOp>,
     },
@@ -81,7 +85,27 @@ pub enum Entry {
 #[derive(Serialize)]
 #[serde(rename_all = "snake_case")]
 enum UndoLine<'a> {
-    Undo { step: usize, ops: &'a [BoundOp] },
+    Undo {
+        step: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        did: Option<&'a BoundOp>,
+        ops: &'a [BoundOp],
+    },
+}
+
+/// The undo of one step, as journaled and replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StepUndo {
+    /// The step's number, from 1.
+    pub step: usize,
+    /// The step itself, when it sets a link's MTU, MAC, master or state:
+    /// replay undoes such a step only when the kernel shows what it set.
+    /// (A step journaled but never sent, after one that never ran either,
+    /// finds the link as neither its undo nor the step would leave it, and
+    /// its undo would set a value the model had only in a plan never run.)
+    pub did: Option<BoundOp>,
+    /// The undo ops, in the order they apply.
+    pub ops: Vec<BoundOp>,
 }
 
 /// An open journal, being written.
@@ -156,14 +180,18 @@ impl Journal {
 
     /// Appends one `undo` line per `(step, ops)` (as [`Entry::Undo`]) and
     /// syncs them to disk before returning.
-    pub fn append_undo(&mut self, undo: &[(usize, Vec<BoundOp>)]) -> Result<()> {
+    pub fn append_undo(&mut self, undo: &[StepUndo]) -> Result<()> {
         // Written a buffer at a time rather than all at once: the undo of a
         // batch of a thousand guests is a third of a megabyte of JSON, and a
         // buffer that size is memory to fault in and copy as it grows.
         const CHUNK: usize = 60 * 1024;
         self.line.clear();
-        for (step, ops) in undo {
-            let line = UndoLine::Undo { step: *step, ops };
+        for u in undo {
+            let line = UndoLine::Undo {
+                step: u.step,
+                did: u.did.as_ref(),
+                ops: &u.ops,
+            };
             serde_json::to_writer(&mut self.line, &line)
                 .map_err(|e| Error::internal("write journal", e))?;
             self.line.push(b'\n');
@@ -208,8 +236,8 @@ pub struct Unfinished {
     pub records_before: Option<String>,
     /// The boot it was written in (empty for journals of older versions).
     pub boot_id: String,
-    /// `(step, undo ops)` in the order written.
-    pub undo: Vec<(usize, Vec<BoundOp>)>,
+    /// The undo of each step, in the order written.
+    pub undo: Vec<StepUndo>,
     /// Links it created: `(step, name when created, index)`; the step is
     /// the one whose undo was written last before (a create is a segment of
     /// its own, journaled before it is sent and recorded after).
@@ -259,9 +287,9 @@ pub fn read(dir: &Path) -> Result<Option<Unfinished>> {
                 u.records_before = records_before;
                 u.boot_id = boot_id;
             }
-            Entry::Undo { step, ops } => u.undo.push((step, ops)),
+            Entry::Undo { step, did, ops } => u.undo.push(StepUndo { step, did, ops }),
             Entry::Created { name, index } => {
-                let step = u.undo.last().map(|(s, _)| *s).unwrap_or(0);
+                let step = u.undo.last().map(|s| s.step).unwrap_or(0);
                 u.created.push((step, name, index))
             }
         }
@@ -282,9 +310,36 @@ mod tests {
             },
             at: vec![(IfName::new("vif1.0").unwrap(), 12)],
         }];
-        let borrowed = serde_json::to_string(&UndoLine::Undo { step: 3, ops: &ops }).unwrap();
-        let owned = serde_json::to_string(&Entry::Undo { step: 3, ops }).unwrap();
-        assert_eq!(borrowed, owned);
+        let did = BoundOp {
+            op: Op::SetMaster {
+                name: IfName::new("vif1.0").unwrap(),
+                master: Some(IfName::new("xenbr0").unwrap()),
+            },
+            at: vec![
+                (IfName::new("vif1.0").unwrap(), 12),
+                (IfName::new("xenbr0").unwrap(), 3),
+            ],
+        };
+        for did in [None, Some(did)] {
+            let borrowed = serde_json::to_string(&UndoLine::Undo {
+                step: 3,
+                did: did.as_ref(),
+                ops: &ops,
+            })
+            .unwrap();
+            let owned = serde_json::to_string(&Entry::Undo {
+                step: 3,
+                did: did.clone(),
+                ops: ops.clone(),
+            })
+            .unwrap();
+            assert_eq!(borrowed, owned);
+            // And reads back as it was.
+            match serde_json::from_str::<Entry>(&owned).unwrap() {
+                Entry::Undo { did: back, .. } => assert_eq!(back, did),
+                e => panic!("{e:?}"),
+            }
+        }
     }
 
     #[test]
@@ -301,6 +356,7 @@ mod tests {
         j.append(&[
             Entry::Undo {
                 step: 1,
+                did: None,
                 ops: vec![BoundOp {
                     op: Op::DeleteLink { name: name.clone() },
                     at: vec![],

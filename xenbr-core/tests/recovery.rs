@@ -702,3 +702,36 @@ fn an_ipv6_address_on_a_link_that_had_no_ipv6() {
         ],
     );
 }
+
+/// A port's MTU raised (its bridge follows it up), then the bridge's MTU
+/// set. When neither ran (journaled, not sent), the kernel shows the
+/// bridge at neither value the undo knows: the bridge's step is undone only
+/// if the kernel shows what it set, or the undo would pin the bridge at the
+/// port's MTU of a plan that never ran.
+#[test]
+fn a_bridge_mtu_after_a_port_mtu_neither_of_which_ran() {
+    every_step(
+        "recovery_bridge_mtu_after_port_mtu",
+        &[
+            bridge("br"),
+            Op::CreateVeth {
+                name: n("p"),
+                peer: n("q"),
+            },
+            Op::SetMaster {
+                name: n("p"),
+                master: Some(n("br")),
+            },
+        ],
+        &[
+            Op::SetMtu {
+                name: n("p"),
+                mtu: 9000,
+            },
+            Op::SetMtu {
+                name: n("br"),
+                mtu: 68,
+            },
+        ],
+    );
+}

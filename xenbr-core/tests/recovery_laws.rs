@@ -89,6 +89,12 @@ const REGRESSIONS: &[u64] = &[
     798188968523227387,
     // An address delete on a link without IPv6 (ENXIO) taken for a failure.
     8387374830830634826,
+    // A multipath route's delete skipped: hops' link-down flags compared.
+    5417180857351678415,
+    // Undos of settings journaled, never sent, after others never sent:
+    // a bridge pinned at a port's MTU; a port put on a bridge it never left.
+    8453946909873463037,
+    3859604781320201439,
 ];
 
 /// The seeds of this run: the one `XENBR_LAW_SEED` names, or the

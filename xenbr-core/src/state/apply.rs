@@ -143,7 +143,13 @@ pub fn same_route(a: &Route, b: &Route) -> bool {
         && a.gateway == b.gateway
         && a.oif == b.oif
         && a.kind == b.kind
-        && a.multipath == b.multipath
+        && a.multipath.len() == b.multipath.len()
+        && a.multipath.iter().zip(&b.multipath).all(|(x, y)| {
+            // RTNH_F_DEAD and RTNH_F_LINKDOWN (1, 16) are the state of the
+            // hop's link, not part of the route.
+            let (x_flags, y_flags) = (x.flags & !(1 | 16), y.flags & !(1 | 16));
+            x.gateway == y.gateway && x.oif == y.oif && x.weight == y.weight && x_flags == y_flags
+        })
 }
 
 /// True when route `r` goes with the IPv4 addresses `gone`, no longer local

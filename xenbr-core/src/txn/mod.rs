@@ -17,7 +17,7 @@ pub use statedir::{Lock, StateDir};
 
 use crate::error::{Error, Result};
 use crate::fasthash::FastMap;
-use crate::journal::{BoundOp, Entry, Journal};
+use crate::journal::{BoundOp, Entry, Journal, StepUndo};
 use crate::names::IfName;
 use crate::netlink::{Outcome, Request, Socket};
 use crate::op::Op;
@@ -104,7 +104,7 @@ impl Faults {
 /// A running transaction's progress: what was journaled, what was sent.
 struct Progress {
     map: FastMap<IfName, u32>,
-    journaled: Vec<(usize, Vec<BoundOp>)>,
+    journaled: Vec<StepUndo>,
     /// `(step, name, index)` of each link created.
     created: Vec<(usize, IfName, u32)>,
     /// Steps that were sent, so may have been applied.
@@ -287,7 +287,21 @@ fn forward(
                     op: op.clone(),
                 })
                 .collect();
-            p.journaled.push((k + 1, undo));
+            // A change of a link's settings, for replay to see whether it
+            // took effect before undoing it.
+            let did = matches!(
+                step.op,
+                Op::SetMtu { .. } | Op::SetMac { .. } | Op::SetMaster { .. } | Op::SetUp { .. }
+            )
+            .then(|| BoundOp {
+                at: bound(&step.op, &p.map, &gone),
+                op: step.op.clone(),
+            });
+            p.journaled.push(StepUndo {
+                step: k + 1,
+                did,
+                ops: undo,
+            });
             if let Some(last) = reqs.last_mut() {
                 if bind::merge(last, &req) {
                     owners.last_mut().expect("same length").1 = k;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use super::bind::{already_so, bind};
 use crate::error::Error;
-use crate::journal::BoundOp;
+use crate::journal::{BoundOp, StepUndo};
 use crate::names::IfName;
 use crate::netlink::{Outcome, Request, SetLink, Socket, Target};
 use crate::op::Op;
@@ -21,7 +21,7 @@ use crate::op::Op;
 /// the host is back where it was.
 pub(crate) fn replay(
     sock: &mut Socket,
-    steps: &[(usize, Vec<BoundOp>)],
+    steps: &[StepUndo],
     created: &[(usize, IfName, u32)],
 ) -> Vec<Error> {
     // The link called `n` that the transaction created last at or before
@@ -38,7 +38,7 @@ pub(crate) fn replay(
     // Old index -> new index, for links the transaction deleted and this
     // replay re-created.
     let mut remap: HashMap<u32, u32> = HashMap::new();
-    for (step, ops) in steps.iter().rev() {
+    for StepUndo { step, did, ops } in steps.iter().rev() {
         // The links of a delete that never ran, which are still there as
         // they were: what its undo sets on them, it would set to what the
         // model says they had (which a step before that never ran either
@@ -48,22 +48,34 @@ pub(crate) fn replay(
         // step that never ran either changed in the belief that it had
         // (a port freed from the deleted bridge).
         let mut never_ran: Option<Vec<IfName>> = None;
+        // The index of a link an entry names, now: as journaled, or of the
+        // link this step's create made, either re-created since by the
+        // undo of a later delete.
+        let index_of = |b: &BoundOp, n: &IfName| {
+            b.at.iter()
+                .find(|(m, _)| m == n)
+                .map(|(_, i)| *i)
+                .or_else(|| created_by(n, *step))
+                .map(|i| remap.get(&i).copied().unwrap_or(i))
+        };
+        // A step that set a link's MTU, MAC, master or state took effect
+        // only if the kernel shows what it set (a later step that changed
+        // the same has been undone already): otherwise it never ran (its
+        // segment was journaled, not sent), nor did anything it causes.
+        if let Some(did) = did {
+            flush(sock, &mut batch, &mut errors);
+            if shows(sock, did, &|n| index_of(did, n)) == Some(false) {
+                continue;
+            }
+        }
         // A step's undo begins with the inverse of its own change: when the
         // kernel already shows what that sets back, the step never took
-        // effect (its segment was journaled, not sent), nor did anything it
-        // causes; its undo would only change what it did not (setting a
-        // bridge's MTU or MAC makes the bridge stop following its ports).
+        // effect either; its undo would only change what it did not
+        // (setting a bridge's MTU or MAC makes the bridge stop following
+        // its ports).
         if let Some(first) = ops.first() {
             flush(sock, &mut batch, &mut errors);
-            if already_shown(sock, first, &|n| {
-                first
-                    .at
-                    .iter()
-                    .find(|(m, _)| m == n)
-                    .map(|(_, i)| *i)
-                    .or_else(|| created_by(n, *step))
-                    .map(|i| remap.get(&i).copied().unwrap_or(i))
-            }) {
+            if shows(sock, first, &|n| index_of(first, n)) == Some(true) {
                 continue;
             }
         }
@@ -189,30 +201,31 @@ pub(crate) fn replay(
     errors
 }
 
-/// True when the kernel already shows what `b`, a change of one link's
-/// master, MTU, MAC or state, sets: the link is there, bound, and has it.
-fn already_shown(
+/// Whether the kernel shows what `b`, a change of one link's master, MTU,
+/// MAC or state, sets: `None` when that cannot be told (`b` is another
+/// kind of op, or its link is not bound or gone).
+fn shows(
     sock: &mut Socket,
     b: &BoundOp,
     index_of: &dyn Fn(&IfName) -> Option<u32>,
-) -> bool {
+) -> Option<bool> {
     let Ok(Request::SetLink {
         target: Target::Index(i),
         set,
     }) = bind(&b.op, index_of)
     else {
-        return false;
+        return None;
     };
     if set.name.is_some() {
-        return false;
+        return None;
     }
-    let Ok(Some(now)) = sock.link_raw(i) else {
-        return false;
-    };
-    set.master.is_none_or(|m| now.master.unwrap_or(0) == m)
-        && set.mtu.is_none_or(|m| now.link.mtu == m)
-        && set.mac.is_none_or(|m| now.link.mac == Some(m))
-        && set.up.is_none_or(|u| now.link.up == u)
+    let now = sock.link_raw(i).ok()??;
+    Some(
+        set.master.is_none_or(|m| now.master.unwrap_or(0) == m)
+            && set.mtu.is_none_or(|m| now.link.mtu == m)
+            && set.mac.is_none_or(|m| now.link.mac == Some(m))
+            && set.up.is_none_or(|u| now.link.up == u),
+    )
 }
 
 /// Sends the pending undo requests as one pipelined batch, continuing past
