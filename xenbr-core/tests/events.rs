@@ -2,6 +2,8 @@
 //! taken off it, removed; the kernel dropping events and the monitor
 //! resynchronising; the stream and its stopper.
 
+#[path = "support/ops.rs"]
+mod ops;
 #[path = "support/netns.rs"]
 mod support;
 
@@ -10,14 +12,11 @@ use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
 use futures::StreamExt;
+use ops::{bridge, delete, master, n, rename};
 use xenbr_core::netlink::{LinkEvent, LinkEventStream, LinkMonitor, LinkState};
 use xenbr_core::{IfName, Op};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn n(s: &str) -> IfName {
-    s.parse().unwrap()
-}
 
 fn names(prefix: &str, count: usize) -> Vec<IfName> {
     (0..count).map(|i| n(&format!("{prefix}{i}.0"))).collect()
@@ -77,25 +76,11 @@ fn taps_added_renamed_bridged_and_removed() {
     let index = seen.last().unwrap().link().unwrap().index;
 
     ns.apply(&[
-        Op::CreateBridge {
-            name: n("xenbr0"),
-            mac: None,
-            stp: false,
-            forward_delay: 0,
-        },
-        Op::Rename {
-            name: n("vif1.0"),
-            to: n("web1"),
-        },
-        Op::SetMaster {
-            name: n("web1"),
-            master: Some(n("xenbr0")),
-        },
-        Op::SetMaster {
-            name: n("web1"),
-            master: None,
-        },
-        Op::DeleteLink { name: n("web1") },
+        bridge("xenbr0"),
+        rename("vif1.0", "web1"),
+        master("web1", Some("xenbr0")),
+        master("web1", None),
+        delete("web1"),
     ])
     .unwrap();
     let seen = until(
@@ -146,10 +131,7 @@ fn a_full_receive_buffer_is_resynchronised_from_a_dump() {
     let taps = names("vif", 300);
     // Nobody reads while the kernel announces 300 taps, then 100 removals.
     ns.create_taps(&taps).unwrap();
-    let gone: Vec<Op> = taps[..100]
-        .iter()
-        .map(|t| Op::DeleteLink { name: t.clone() })
-        .collect();
+    let gone: Vec<Op> = taps[..100].iter().map(delete).collect();
     ns.apply(&gone).unwrap();
 
     let mut events = Vec::new();

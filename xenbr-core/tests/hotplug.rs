@@ -3,6 +3,8 @@
 //! and `watch` with backend directories. Each test has its own daemon and
 //! namespaces.
 
+#[path = "support/ops.rs"]
+mod ops;
 #[path = "support/netns.rs"]
 mod support;
 #[path = "support/xenstored.rs"]
@@ -12,18 +14,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ops::{bridge, delete, n};
 use xenbr_core::netlink::LinkEventStream;
 use xenbr_core::sandbox::Netns;
 use xenbr_core::xen::hotplug::{NetworkBridgeCall, VifBridge, VifBridgeCall};
 use xenbr_core::xen::xenstore::XenStore;
 use xenbr_core::{
-    ErrorKind, Host, IfName, MacAddr, NetworkBridgeOutcome, Op, WatchOptions, WatchReport,
+    ErrorKind, Host, IfName, MacAddr, NetworkBridgeOutcome, WatchOptions, WatchReport,
 };
 use xenstored::Xenstored;
-
-fn n(s: &str) -> IfName {
-    s.parse().unwrap()
-}
 
 /// A namespace with bridges `xenbr0` and `xenbr1` (MTU 1500) and taps, a
 /// Host on it, a private xenstored and a connection to it.
@@ -37,12 +36,6 @@ struct Rig {
 fn rig(test: &str, taps: &[&str]) -> Option<Rig> {
     let d = Xenstored::start(test)?;
     let ns = support::netns(test)?;
-    let bridge = |name: &str| Op::CreateBridge {
-        name: n(name),
-        mac: None,
-        stp: false,
-        forward_delay: 0,
-    };
     ns.apply(&[bridge("xenbr0"), bridge("xenbr1")]).unwrap();
     let taps: Vec<IfName> = taps.iter().map(|t| n(t)).collect();
     ns.create_taps(&taps).unwrap();
@@ -131,7 +124,7 @@ fn online_reads_the_backend_only_and_reports_connected() {
     let l = s.link(&n("vif5.0")).unwrap();
     assert_eq!((l.master.clone(), l.up), (None, false));
     // The interface gone already: still a success, for the toolstack's sake.
-    r.ns.apply(&[Op::DeleteLink { name: n("vif5.0") }]).unwrap();
+    r.ns.apply(&[delete("vif5.0")]).unwrap();
     let out = r.host.vif_bridge(&c, Some(&mut r.xs)).unwrap();
     assert_eq!(out.vif.gone, vec![n("vif5.0")]);
     // And without XenStore at all.

@@ -7,8 +7,12 @@
 //! sandbox by `regenerate_fixtures` (ignored; run it as root with
 //! `cargo test --test plans -- --ignored`).
 
+#[path = "support/ops.rs"]
+mod ops;
+
 use std::path::PathBuf;
 
+use ops::{mac, master, n, new_mac, up};
 use xenbr_core::plan::takeover::{plan_start, plan_stop};
 use xenbr_core::plan::vif::{plan_offline, plan_online};
 use xenbr_core::{
@@ -18,10 +22,6 @@ use xenbr_core::{
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn n(s: &str) -> IfName {
-    s.parse().unwrap()
 }
 
 /// A fixture host: its snapshot and xenbr's records on it.
@@ -242,10 +242,7 @@ fn regenerate_fixtures() {
     let w = World::new().unwrap();
     // A fixed MAC, so the golden plans do not change from one capture to the next.
     w.host
-        .apply(&[Op::SetMac {
-            name: n("eth0"),
-            mac: "00:16:3e:11:22:33".parse().unwrap(),
-        }])
+        .apply(&[new_mac("eth0", mac("00:16:3e:11:22:33"))])
         .unwrap();
     let mut h = w.host.host(&state.join("a")).unwrap();
     save("plain", &mut h);
@@ -256,36 +253,18 @@ fn regenerate_fixtures() {
     h.vif_online(&[VifRequest::new(n("vif1.0"))]).unwrap();
     w.host
         .apply(&[
-            Op::SetMaster {
-                name: n("vif2.0"),
-                master: Some(n("xenbr0")),
-            },
-            Op::SetUp {
-                name: n("vif2.0"),
-                up: true,
-            },
-            Op::SetUp {
-                name: n("vif3.0"),
-                up: true,
-            },
+            master("vif2.0", Some("xenbr0")),
+            up("vif2.0", true),
+            up("vif3.0", true),
             Op::AddAddress(address("vif3.0", "10.99.0.3/24", None)),
-            Op::SetMaster {
-                name: n("vif3.0"),
-                master: Some(n("xenbr0")),
-            },
-            Op::SetMac {
-                name: n("vif4.0"),
-                mac: MacAddr::BRIDGE_PORT,
-            },
+            master("vif3.0", Some("xenbr0")),
+            new_mac("vif4.0", MacAddr::BRIDGE_PORT),
         ])
         .unwrap();
     save("guests", &mut h);
     let w2 = World::new().unwrap();
     w2.host
-        .apply(&[Op::SetMac {
-            name: n("eth0"),
-            mac: "00:16:3e:11:22:33".parse().unwrap(),
-        }])
+        .apply(&[new_mac("eth0", mac("00:16:3e:11:22:33"))])
         .unwrap();
     let mut h2 = w2.host.host(&state.join("b")).unwrap();
     h2.start(&StartRequest {

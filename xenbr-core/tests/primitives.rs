@@ -3,17 +3,16 @@
 //! model predicted, and applying the op's undo gives back a snapshot equal
 //! to the one before.
 
+#[path = "support/ops.rs"]
+mod ops;
 #[path = "support/netns.rs"]
 mod support;
 
+use ops::{bridge, delete, fixed_bridge, mac, master, n, new_mac, new_mtu, rename, up, veth};
 use xenbr_core::op::Op;
 use xenbr_core::sandbox::{address, route};
 use xenbr_core::state::RT_TABLE_MAIN;
 use xenbr_core::{ErrorKind, IfName, MacAddr, Plan};
-
-fn n(s: &str) -> IfName {
-    s.parse().unwrap()
-}
 
 /// One op on one host: `setup` (applied directly) then `op` (transaction).
 fn check(test: &str, setup: Vec<Op>, op: Op) {
@@ -53,37 +52,14 @@ fn check(test: &str, setup: Vec<Op>, op: Op) {
     );
 }
 
-fn bridge(name: &str) -> Op {
-    Op::CreateBridge {
-        name: n(name),
-        mac: Some("02:00:00:00:00:b0".parse().unwrap()),
-        stp: false,
-        forward_delay: 0,
-    }
-}
-
-fn up(name: &str) -> Op {
-    Op::SetUp {
-        name: n(name),
-        up: true,
-    }
-}
-
 #[test]
 fn create_bridge() {
-    check("create_bridge", vec![], bridge("xenbr0"));
+    check("create_bridge", vec![], fixed_bridge("xenbr0"));
 }
 
 #[test]
 fn create_veth() {
-    check(
-        "create_veth",
-        vec![],
-        Op::CreateVeth {
-            name: n("veth0"),
-            peer: n("vif0.0"),
-        },
-    );
+    check("create_veth", vec![], veth("veth0", "vif0.0"));
 }
 
 #[test]
@@ -91,17 +67,11 @@ fn delete_bridge_restores_ports_addresses_routes() {
     check(
         "delete_bridge",
         vec![
-            bridge("br1"),
-            Op::CreateVeth {
-                name: n("p0"),
-                peer: n("p1"),
-            },
-            Op::SetMaster {
-                name: n("p0"),
-                master: Some(n("br1")),
-            },
-            up("br1"),
-            up("p0"),
+            fixed_bridge("br1"),
+            veth("p0", "p1"),
+            master("p0", Some("br1")),
+            up("br1", true),
+            up("p0", true),
             Op::AddAddress(address("br1", "10.9.9.1/24", None)),
             Op::AddRoute(route(
                 "10.8.0.0/16",
@@ -111,7 +81,7 @@ fn delete_bridge_restores_ports_addresses_routes() {
                 RT_TABLE_MAIN,
             )),
         ],
-        Op::DeleteLink { name: n("br1") },
+        delete("br1"),
     );
 }
 
@@ -120,70 +90,37 @@ fn delete_veth_restores_both_ends() {
     check(
         "delete_veth",
         vec![
-            Op::CreateVeth {
-                name: n("v0"),
-                peer: n("v1"),
-            },
-            Op::SetMac {
-                name: n("v0"),
-                mac: "02:00:00:00:00:01".parse().unwrap(),
-            },
-            Op::SetMtu {
-                name: n("v1"),
-                mtu: 1400,
-            },
-            up("v0"),
+            veth("v0", "v1"),
+            new_mac("v0", mac("02:00:00:00:00:01")),
+            new_mtu("v1", 1400),
+            up("v0", true),
             Op::AddAddress(address("v0", "10.7.7.1/24", None)),
         ],
-        Op::DeleteLink { name: n("v1") },
+        delete("v1"),
     );
 }
 
 #[test]
 fn rename_relabels_addresses() {
-    check(
-        "rename",
-        vec![],
-        Op::Rename {
-            name: n("eth0"),
-            to: n("peth0"),
-        },
-    );
+    check("rename", vec![], rename("eth0", "peth0"));
 }
 
 #[test]
 fn set_mac() {
-    check(
-        "set_mac",
-        vec![],
-        Op::SetMac {
-            name: n("eth0"),
-            mac: MacAddr::BRIDGE_PORT,
-        },
-    );
+    check("set_mac", vec![], new_mac("eth0", MacAddr::BRIDGE_PORT));
 }
 
 #[test]
 fn set_mtu() {
-    check(
-        "set_mtu",
-        vec![],
-        Op::SetMtu {
-            name: n("eth0"),
-            mtu: 9000,
-        },
-    );
+    check("set_mtu", vec![], new_mtu("eth0", 9000));
 }
 
 #[test]
 fn set_master() {
     check(
         "set_master",
-        vec![bridge("xenbr0")],
-        Op::SetMaster {
-            name: n("eth0"),
-            master: Some(n("xenbr0")),
-        },
+        vec![fixed_bridge("xenbr0")],
+        master("eth0", Some("xenbr0")),
     );
 }
 
@@ -191,45 +128,19 @@ fn set_master() {
 fn clear_master() {
     check(
         "clear_master",
-        vec![
-            bridge("xenbr0"),
-            Op::SetMaster {
-                name: n("eth0"),
-                master: Some(n("xenbr0")),
-            },
-        ],
-        Op::SetMaster {
-            name: n("eth0"),
-            master: None,
-        },
+        vec![fixed_bridge("xenbr0"), master("eth0", Some("xenbr0"))],
+        master("eth0", None),
     );
 }
 
 #[test]
 fn down_drops_ipv6_and_routes_and_undo_brings_them_back() {
-    check(
-        "down",
-        vec![],
-        Op::SetUp {
-            name: n("eth0"),
-            up: false,
-        },
-    );
+    check("down", vec![], up("eth0", false));
 }
 
 #[test]
 fn bring_up() {
-    check(
-        "up",
-        vec![Op::CreateVeth {
-            name: n("v0"),
-            peer: n("v1"),
-        }],
-        Op::SetUp {
-            name: n("v0"),
-            up: true,
-        },
-    );
+    check("up", vec![veth("v0", "v1")], up("v0", true));
 }
 
 #[test]
@@ -319,7 +230,7 @@ fn errors_name_the_operation_and_interface() {
     // Refused by the model, before anything is sent.
     let e = host
         .transact("t", |s, _| {
-            Ok((Plan::build(s, vec![bridge("eth0")])?, None, ()))
+            Ok((Plan::build(s, vec![fixed_bridge("eth0")])?, None, ()))
         })
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Exists, "{e}");
@@ -331,7 +242,7 @@ fn errors_name_the_operation_and_interface() {
 
     let e = host
         .transact("t", |s, _| {
-            Ok((Plan::build(s, vec![up("nosuch0")])?, None, ()))
+            Ok((Plan::build(s, vec![up("nosuch0", true)])?, None, ()))
         })
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
@@ -342,7 +253,7 @@ fn errors_name_the_operation_and_interface() {
     );
 
     // The kernel's own answer to a create of an existing name names it too.
-    let e = w.host.apply(&[bridge("eth0")]).unwrap_err();
+    let e = w.host.apply(&[fixed_bridge("eth0")]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Exists, "{e}");
     assert!(
         e.to_string()
@@ -363,15 +274,9 @@ fn a_scoped_snapshot_agrees_with_the_full_one() {
     let w = world!("scoped");
     w.host
         .apply(&[
-            bridge("xenbr0"),
-            Op::CreateVeth {
-                name: n("vif1.0"),
-                peer: n("vif1.1"),
-            },
-            Op::SetMaster {
-                name: n("vif1.0"),
-                master: Some(n("xenbr0")),
-            },
+            fixed_bridge("xenbr0"),
+            veth("vif1.0", "vif1.1"),
+            master("vif1.0", Some("xenbr0")),
             Op::AddAddress(address("vif1.1", "10.5.5.5/24", None)),
         ])
         .unwrap();
@@ -440,7 +345,7 @@ fn a_scoped_snapshot_names_every_hop_of_a_multipath_route() {
     use xenbr_core::state::NextHop;
     let w = world!("scoped_multipath");
     w.host.veth_to("nic1", &w.upstream, "up1").unwrap();
-    w.upstream.apply(&[up("up1")]).unwrap();
+    w.upstream.apply(&[up("up1", true)]).unwrap();
     let mut r = route("10.9.0.0/16", None, "eth0", None, RT_TABLE_MAIN);
     r.oif = None;
     r.scope = 0;
@@ -460,7 +365,7 @@ fn a_scoped_snapshot_names_every_hop_of_a_multipath_route() {
     ];
     w.host
         .apply(&[
-            up("nic1"),
+            up("nic1", true),
             Op::AddAddress(address("nic1", "198.51.100.10/24", None)),
             Op::AddRoute(r.clone()),
         ])
@@ -562,7 +467,7 @@ fn spanning_tree_bounds_the_forward_delay() {
             vec![],
             Op::CreateBridge {
                 name: n("br1"),
-                mac: Some("02:00:00:00:00:b1".parse().unwrap()),
+                mac: Some(mac("02:00:00:00:00:b1")),
                 stp: true,
                 forward_delay: fd,
             },
@@ -577,11 +482,8 @@ fn spanning_tree_bounds_the_forward_delay() {
 fn ports_and_macs_must_be_ethernet() {
     refused(
         "lo_port",
-        vec![bridge("br1")],
-        Op::SetMaster {
-            name: n("lo"),
-            master: Some(n("br1")),
-        },
+        vec![fixed_bridge("br1")],
+        master("lo", Some("br1")),
         libc::EINVAL,
     );
     for (mac, test) in [
@@ -591,23 +493,13 @@ fn ports_and_macs_must_be_ethernet() {
         refused(
             test,
             vec![],
-            Op::SetMac {
-                name: n("eth0"),
-                mac: mac.parse().unwrap(),
-            },
+            new_mac("eth0", mac.parse().unwrap()),
             libc::EADDRNOTAVAIL,
         );
     }
     let w = world!("lo_mac");
     let before = w.host.socket().unwrap().snapshot().unwrap();
-    let e = Plan::build(
-        &before,
-        vec![Op::SetMac {
-            name: n("lo"),
-            mac: "02:00:00:00:00:01".parse().unwrap(),
-        }],
-    )
-    .unwrap_err();
+    let e = Plan::build(&before, vec![new_mac("lo", mac("02:00:00:00:00:01"))]).unwrap_err();
     assert!(e.to_string().contains("could not undo"), "{e}");
 }
 
@@ -639,8 +531,8 @@ fn addresses_the_kernel_refuses() {
 fn a_route_with_the_key_of_another_is_refused() {
     let setup = || {
         vec![
-            bridge("br1"),
-            up("br1"),
+            fixed_bridge("br1"),
+            up("br1", true),
             Op::AddRoute(route("10.8.0.0/16", None, "br1", None, RT_TABLE_MAIN)),
             Op::AddRoute(route("2001:db8:8::/48", None, "br1", None, RT_TABLE_MAIN)),
         ]
@@ -686,28 +578,13 @@ fn a_route_named_by_its_key_is_deleted_whatever_its_scope() {
 /// MAC, and undoing a port change puts a bridge's MAC back.
 #[test]
 fn a_bridge_that_chose_its_mac_follows_its_ports() {
-    let mac = |s: &str| -> MacAddr { s.parse().unwrap() };
     let w = world!("bridge_auto_mac");
     w.host
         .apply(&[
-            Op::CreateBridge {
-                name: n("br1"),
-                mac: None,
-                stp: false,
-                forward_delay: 0,
-            },
-            Op::CreateVeth {
-                name: n("v0"),
-                peer: n("v1"),
-            },
-            Op::SetMac {
-                name: n("v0"),
-                mac: mac("02:00:00:00:00:05"),
-            },
-            Op::SetMac {
-                name: n("v1"),
-                mac: mac("02:00:00:00:00:03"),
-            },
+            bridge("br1"),
+            veth("v0", "v1"),
+            new_mac("v0", mac("02:00:00:00:00:05")),
+            new_mac("v1", mac("02:00:00:00:00:03")),
         ])
         .unwrap();
     let mut sock = w.host.socket().unwrap();
@@ -720,22 +597,20 @@ fn a_bridge_that_chose_its_mac_follows_its_ports() {
             .unwrap()
     };
     let random = br_mac(&mut sock);
-    let set = |master: Option<&str>, port: &str| Op::SetMaster {
-        name: n(port),
-        master: master.map(n),
-    };
-    w.host.apply(&[set(Some("br1"), "v0")]).unwrap();
+    w.host.apply(&[master("v0", Some("br1"))]).unwrap();
     assert_eq!(br_mac(&mut sock), mac("02:00:00:00:00:05"));
-    w.host.apply(&[set(Some("br1"), "v1")]).unwrap();
+    w.host.apply(&[master("v1", Some("br1"))]).unwrap();
     assert_eq!(br_mac(&mut sock), mac("02:00:00:00:00:03"));
-    w.host.apply(&[set(None, "v1"), set(None, "v0")]).unwrap();
+    w.host
+        .apply(&[master("v1", None), master("v0", None)])
+        .unwrap();
     assert!(br_mac(&mut sock).is_zero(), "{random}");
 
     // All zeros is the kernel's choice: the model knows what comes next.
     let before = sock.snapshot().unwrap();
-    let plan = Plan::build(&before, vec![set(Some("br1"), "v1")]).unwrap();
+    let plan = Plan::build(&before, vec![master("v1", Some("br1"))]).unwrap();
     let predicted = plan.expected.link(&n("br1")).unwrap().mac;
-    w.host.apply(&[set(Some("br1"), "v1")]).unwrap();
+    w.host.apply(&[master("v1", Some("br1"))]).unwrap();
     assert_eq!(predicted, Some(br_mac(&mut sock)));
     assert_eq!(predicted, Some(mac("02:00:00:00:00:03")));
 }
@@ -747,19 +622,8 @@ fn undoing_a_port_change_puts_a_bridges_mac_back() {
     for b in ["br1", "br2"] {
         check(
             &format!("bridge_mac_back_{b}"),
-            vec![
-                Op::CreateBridge {
-                    name: n("br1"),
-                    mac: None,
-                    stp: false,
-                    forward_delay: 0,
-                },
-                bridge("br2"),
-            ],
-            Op::SetMaster {
-                name: n("eth0"),
-                master: Some(n(b)),
-            },
+            vec![bridge("br1"), fixed_bridge("br2")],
+            master("eth0", Some(b)),
         );
     }
 }
@@ -768,44 +632,20 @@ fn undoing_a_port_change_puts_a_bridges_mac_back() {
 /// ports back does not set it: the bridge still follows its ports after.
 #[test]
 fn a_rollback_leaves_a_kernel_chosen_mac_to_the_kernel() {
-    let mac = |s: &str| -> MacAddr { s.parse().unwrap() };
     let w = world!("bridge_mac_stays_auto");
     w.host
         .apply(&[
-            Op::CreateBridge {
-                name: n("br1"),
-                mac: None,
-                stp: false,
-                forward_delay: 0,
-            },
-            Op::CreateVeth {
-                name: n("v0"),
-                peer: n("v1"),
-            },
-            Op::SetMac {
-                name: n("v0"),
-                mac: mac("02:00:00:00:00:05"),
-            },
-            Op::SetMac {
-                name: n("v1"),
-                mac: mac("02:00:00:00:00:03"),
-            },
-            Op::SetMaster {
-                name: n("v0"),
-                master: Some(n("br1")),
-            },
+            bridge("br1"),
+            veth("v0", "v1"),
+            new_mac("v0", mac("02:00:00:00:00:05")),
+            new_mac("v1", mac("02:00:00:00:00:03")),
+            master("v0", Some("br1")),
         ])
         .unwrap();
     let dir = support::state_dir("bridge_mac_stays_auto");
     let mut host = w.host.host(&dir).unwrap();
     let before = host.snapshot().unwrap();
-    let ops = vec![
-        Op::SetMaster {
-            name: n("v1"),
-            master: Some(n("br1")),
-        },
-        up("br1"),
-    ];
+    let ops = vec![master("v1", Some("br1")), up("br1", true)];
     let mut failing = w.host.host(&dir).unwrap().test_faults(Some(2), None);
     let e = failing
         .transact("t", |s, _| Ok((Plan::build(s, ops.clone())?, None, ())))
@@ -813,10 +653,7 @@ fn a_rollback_leaves_a_kernel_chosen_mac_to_the_kernel() {
     assert_eq!(e.kind(), ErrorKind::RolledBack, "{e}");
     support::assert_same(&before, &host.snapshot().unwrap(), "rolled back");
     w.host
-        .apply(&[Op::SetMac {
-            name: n("v0"),
-            mac: mac("02:00:00:00:00:01"),
-        }])
+        .apply(&[new_mac("v0", mac("02:00:00:00:00:01"))])
         .unwrap();
     let br = host.snapshot().unwrap().link(&n("br1")).unwrap().mac;
     assert_eq!(br, Some(mac("02:00:00:00:00:01")), "br1 still follows v0");
@@ -830,41 +667,16 @@ fn a_rollback_leaves_a_kernel_chosen_mac_to_the_kernel() {
 fn a_bridge_that_chose_its_mtu_follows_its_ports() {
     let setup = || {
         vec![
-            Op::CreateBridge {
-                name: n("br1"),
-                mac: None,
-                stp: false,
-                forward_delay: 0,
-            },
-            up("br1"),
-            Op::CreateVeth {
-                name: n("v0"),
-                peer: n("v1"),
-            },
-            Op::SetMaster {
-                name: n("v0"),
-                master: Some(n("br1")),
-            },
+            bridge("br1"),
+            up("br1", true),
+            veth("v0", "v1"),
+            master("v0", Some("br1")),
             Op::AddAddress(address("br1", "2001:db8:4::1/64", None)),
             Op::AddRoute(route("2001:db8:5::/48", None, "br1", None, RT_TABLE_MAIN)),
         ]
     };
-    check(
-        "bridge_auto_mtu_dip",
-        setup(),
-        Op::SetMtu {
-            name: n("v0"),
-            mtu: 1200,
-        },
-    );
-    check(
-        "bridge_auto_mtu_port",
-        setup(),
-        Op::SetMaster {
-            name: n("eth0"),
-            master: Some(n("br1")),
-        },
-    );
+    check("bridge_auto_mtu_dip", setup(), new_mtu("v0", 1200));
+    check("bridge_auto_mtu_port", setup(), master("eth0", Some("br1")));
 }
 
 /// A bridge whose MTU was set keeps it whatever its ports, and keeps it
@@ -875,25 +687,13 @@ fn a_bridge_whose_mtu_was_set_keeps_it() {
     check(
         "bridge_set_mtu_kept",
         vec![
-            bridge("br1"),
-            Op::SetMtu {
-                name: n("br1"),
-                mtu: 1400,
-            },
-            Op::SetMtu {
-                name: n("br1"),
-                mtu: 1500,
-            },
-            Op::SetMtu {
-                name: n("eth0"),
-                mtu: 9000,
-            },
-            Op::SetMaster {
-                name: n("eth0"),
-                master: Some(n("br1")),
-            },
+            fixed_bridge("br1"),
+            new_mtu("br1", 1400),
+            new_mtu("br1", 1500),
+            new_mtu("eth0", 9000),
+            master("eth0", Some("br1")),
         ],
-        Op::DeleteLink { name: n("br1") },
+        delete("br1"),
     );
 }
 
@@ -970,8 +770,8 @@ fn a_route_kept_without_its_gateways_prefix_cannot_be_deleted() {
     let w = world!("kept_route");
     w.host
         .apply(&[
-            bridge("br1"),
-            up("br1"),
+            fixed_bridge("br1"),
+            up("br1", true),
             Op::AddAddress(address("br1", "192.0.2.5/24", None)),
             Op::AddAddress(address("br1", "198.51.100.5/24", None)),
             Op::AddRoute(gw_route.clone()),
@@ -1005,15 +805,12 @@ fn deleting_a_link_takes_the_routes_preferring_its_addresses() {
     check(
         "delete_link_prefsrc",
         vec![
-            Op::CreateVeth {
-                name: n("v0"),
-                peer: n("v1"),
-            },
-            up("v0"),
+            veth("v0", "v1"),
+            up("v0", true),
             Op::AddAddress(address("v0", "10.1.1.5/24", None)),
             Op::AddRoute(r),
         ],
-        Op::DeleteLink { name: n("v0") },
+        delete("v0"),
     );
 }
 
@@ -1064,7 +861,7 @@ fn a_hops_link_state_flags_are_not_configuration() {
     w.host.veth_to("nic1", &w.upstream, "up1").unwrap();
     w.host
         .apply(&[
-            up("nic1"),
+            up("nic1", true),
             Op::AddAddress(address("nic1", "198.51.100.10/24", None)),
         ])
         .unwrap();
@@ -1113,14 +910,7 @@ fn loopbacks_own_addresses_are_the_kernels() {
     let own: Vec<_> = s.addresses_of(&lo).filter(|a| a.is_kernel_made()).collect();
     assert_eq!(own.len(), 2, "{own:?}");
     drop(w);
-    check(
-        "lo_down",
-        vec![],
-        Op::SetUp {
-            name: n("lo"),
-            up: false,
-        },
-    );
+    check("lo_down", vec![], up("lo", false));
 }
 
 /// Multipath routes through eth0 and veths v0 and v2 (whose other ends
@@ -1142,11 +932,8 @@ fn multipath_setup() -> Vec<Op> {
     };
     let mut ops = Vec::new();
     for (a, b) in [("v0", "v1"), ("v2", "v3")] {
-        ops.push(Op::CreateVeth {
-            name: n(a),
-            peer: n(b),
-        });
-        ops.extend([up(a), up(b)]);
+        ops.push(veth(a, b));
+        ops.extend([up(a, true), up(b, true)]);
     }
     ops.extend([
         Op::AddAddress(address("v0", "10.1.1.5/24", None)),
@@ -1175,14 +962,7 @@ fn multipath_setup() -> Vec<Op> {
 /// hop dead) unless all their hops are down.
 #[test]
 fn a_multipath_route_outlives_one_hop_going_down() {
-    check(
-        "multipath_down",
-        multipath_setup(),
-        Op::SetUp {
-            name: n("v0"),
-            up: false,
-        },
-    );
+    check("multipath_down", multipath_setup(), up("v0", false));
     check(
         "multipath_last_ipv4",
         multipath_setup(),
@@ -1198,19 +978,12 @@ fn a_multipath_route_outlives_one_hop_going_down() {
 /// model refuses it.
 #[test]
 fn an_ipv6_multipath_route_loses_only_the_hop_that_went_away() {
-    check(
-        "multipath_delete",
-        multipath_setup(),
-        Op::DeleteLink { name: n("v0") },
-    );
+    check("multipath_delete", multipath_setup(), delete("v0"));
     let w = world!("multipath_mtu");
     w.host.apply(&multipath_setup()).unwrap();
     let mut sock = w.host.socket().unwrap();
     let before = sock.snapshot().unwrap();
-    let mtu = Op::SetMtu {
-        name: n("v0"),
-        mtu: 1200,
-    };
+    let mtu = new_mtu("v0", 1200);
     let mut model = before.clone();
     model.apply(&mtu).unwrap();
     assert!(Plan::build(&before, vec![mtu.clone()]).is_err());
@@ -1234,14 +1007,11 @@ fn a_label_cut_inside_a_character_is_read() {
     check(
         "label_cut_utf8",
         vec![
-            bridge("a"),
+            fixed_bridge("a"),
             Op::AddAddress(address("a", "192.0.2.1/24", None)),
             Op::AddAddress(address("a", "192.0.2.2/24", Some("a:x"))),
         ],
-        Op::Rename {
-            name: n("a"),
-            to: n("éééééééa"),
-        },
+        rename("a", "éééééééa"),
     );
 }
 
@@ -1286,33 +1056,16 @@ fn setting_the_mac_a_bridge_chose_is_refused() {
     let w = world!("zero_mac_set");
     w.host
         .apply(&[
-            Op::CreateBridge {
-                name: n("br1"),
-                mac: None,
-                stp: false,
-                forward_delay: 0,
-            },
-            Op::SetMaster {
-                name: n("eth0"),
-                master: Some(n("br1")),
-            },
-            Op::SetMaster {
-                name: n("eth0"),
-                master: None,
-            },
+            bridge("br1"),
+            master("eth0", Some("br1")),
+            master("eth0", None),
         ])
         .unwrap();
     let s = w.host.socket().unwrap().snapshot().unwrap();
     let br = s.link(&n("br1")).unwrap();
     assert!(br.mac.unwrap().is_zero() && br.mac_follows_ports, "{br:?}");
-    let attach = Op::SetMaster {
-        name: n("eth0"),
-        master: Some(n("br1")),
-    };
-    let set = Op::SetMac {
-        name: n("br1"),
-        mac: "02:00:00:00:00:09".parse().unwrap(),
-    };
+    let attach = master("eth0", Some("br1"));
+    let set = new_mac("br1", mac("02:00:00:00:00:09"));
     let plan = Plan::build(&s, vec![attach.clone()]).unwrap();
     let eth0 = s.link(&n("eth0")).unwrap().mac;
     assert_eq!(plan.expected.link(&n("br1")).unwrap().mac, eth0);
@@ -1354,13 +1107,7 @@ fn a_loopback_prefix_is_all_local() {
 fn down_then_up_in_one_plan() {
     let w = world!("down_up");
     let mut host = w.host.host(&support::state_dir("down_up")).unwrap();
-    let ops = vec![
-        Op::SetUp {
-            name: n("eth0"),
-            up: false,
-        },
-        up("eth0"),
-    ];
+    let ops = vec![up("eth0", false), up("eth0", true)];
     host.transact("t", |s, _| Ok((Plan::build(s, ops.clone())?, None, ())))
         .unwrap();
     let s = host.snapshot().unwrap();
@@ -1381,22 +1128,8 @@ fn reject6(dest: &str, kind: u8) -> Op {
 #[test]
 fn ipv6_reject_routes_hang_on_loopback() {
     let setup = || vec![reject6("2001:db8:5::/48", 6), reject6("2001:db8:6::/48", 7)];
-    check(
-        "rejects_lo_down",
-        setup(),
-        Op::SetUp {
-            name: n("lo"),
-            up: false,
-        },
-    );
-    check(
-        "rejects_lo_mtu",
-        setup(),
-        Op::SetMtu {
-            name: n("lo"),
-            mtu: 1279,
-        },
-    );
+    check("rejects_lo_down", setup(), up("lo", false));
+    check("rejects_lo_mtu", setup(), new_mtu("lo", 1279));
 }
 
 /// Measured on Linux 6.18: an IPv6 route's `mtu` follows its link's MTU,
@@ -1417,14 +1150,7 @@ fn an_ipv6_routes_mtu_follows_its_link() {
         ]
     };
     for (mtu, test) in [(1300, "route_mtu_down"), (9000, "route_mtu_up")] {
-        check(
-            test,
-            setup(),
-            Op::SetMtu {
-                name: n("eth0"),
-                mtu,
-            },
-        );
+        check(test, setup(), new_mtu("eth0", mtu));
     }
 }
 
@@ -1438,15 +1164,12 @@ fn a_source_local_through_loopback_stays() {
         "prefsrc_lo_prefix",
         vec![
             Op::AddAddress(address("lo", "198.51.100.1/24", None)),
-            Op::CreateVeth {
-                name: n("v0"),
-                peer: n("v1"),
-            },
-            up("v0"),
+            veth("v0", "v1"),
+            up("v0", true),
             Op::AddAddress(address("v0", "198.51.100.7/32", None)),
             Op::AddRoute(r),
         ],
-        Op::DeleteLink { name: n("v0") },
+        delete("v0"),
     );
 }
 
@@ -1457,25 +1180,17 @@ fn a_source_local_through_loopback_stays() {
 fn a_bridge_mtu_set_by_the_plan_is_kept() {
     let w = world!("bridge_mtu_set_kept");
     w.host
-        .apply(&[
-            Op::CreateBridge {
-                name: n("br1"),
-                mac: None,
-                stp: false,
-                forward_delay: 0,
-            },
-            Op::SetMaster {
-                name: n("eth0"),
-                master: Some(n("br1")),
-            },
-        ])
+        .apply(&[bridge("br1"), master("eth0", Some("br1"))])
         .unwrap();
     let mut host = w
         .host
         .host(&support::state_dir("bridge_mtu_set_kept"))
         .unwrap();
-    let mtu = |name: &str, mtu| Op::SetMtu { name: n(name), mtu };
-    let ops = vec![mtu("br1", 1400), mtu("eth0", 1400), mtu("eth0", 1300)];
+    let ops = vec![
+        new_mtu("br1", 1400),
+        new_mtu("eth0", 1400),
+        new_mtu("eth0", 1300),
+    ];
     host.transact("t", |s, _| Ok((Plan::build(s, ops.clone())?, None, ())))
         .unwrap();
     assert_eq!(host.snapshot().unwrap().link(&n("br1")).unwrap().mtu, 1400);
@@ -1488,14 +1203,7 @@ fn loopback_gets_127_0_0_1_back() {
     let w = world!("lo_127");
     let mut host = w.host.host(&support::state_dir("lo_127")).unwrap();
     let lo = address("lo", "127.0.0.1/8", None);
-    let ops = vec![
-        Op::DelAddress(lo),
-        Op::SetUp {
-            name: n("lo"),
-            up: false,
-        },
-        up("lo"),
-    ];
+    let ops = vec![Op::DelAddress(lo), up("lo", false), up("lo", true)];
     host.transact("t", |s, _| Ok((Plan::build(s, ops.clone())?, None, ())))
         .unwrap();
     let s = host.snapshot().unwrap();

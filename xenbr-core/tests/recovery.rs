@@ -10,29 +10,15 @@
 
 #[path = "support/crash.rs"]
 mod crash;
+#[path = "support/ops.rs"]
+mod ops;
 #[path = "support/netns.rs"]
 mod support;
 
+use ops::{bridge, delete, fixed_bridge, master, n, new_mac, new_mtu, rename, up, veth};
 use xenbr_core::op::Op;
 use xenbr_core::sandbox::{address, route};
-use xenbr_core::{ErrorKind, Host, IfName, MacAddr, Plan, Recovered};
-
-fn n(s: &str) -> IfName {
-    s.parse().unwrap()
-}
-
-fn bridge(name: &str) -> Op {
-    Op::CreateBridge {
-        name: n(name),
-        mac: Some("02:00:00:00:00:b0".parse().unwrap()),
-        stp: false,
-        forward_delay: 0,
-    }
-}
-
-fn up(name: &str, up: bool) -> Op {
-    Op::SetUp { name: n(name), up }
-}
+use xenbr_core::{ErrorKind, Host, MacAddr, Plan, Recovered};
 
 /// The child's side of a crash (see `support/crash.rs`).
 #[test]
@@ -105,24 +91,15 @@ fn delete_a_veth_end_with_settings_on_the_other() {
     every_step(
         "recovery_veth",
         &[
-            Op::CreateVeth {
-                name: n("v0"),
-                peer: n("v1"),
-            },
-            Op::SetMtu {
-                name: n("v1"),
-                mtu: 1400,
-            },
+            veth("v0", "v1"),
+            new_mtu("v1", 1400),
             up("v1", true),
             up("v0", true),
         ],
         &[
-            Op::SetMac {
-                name: n("v1"),
-                mac: MacAddr::BRIDGE_PORT,
-            },
+            new_mac("v1", MacAddr::BRIDGE_PORT),
             Op::AddAddress(address("v1", "10.6.6.1/24", None)),
-            Op::DeleteLink { name: n("v0") },
+            delete("v0"),
         ],
     );
 }
@@ -134,21 +111,11 @@ fn free_a_port_and_delete_its_bridge() {
     every_step(
         "recovery_bridge",
         &[
-            bridge("br1"),
-            Op::SetMaster {
-                name: n("eth0"),
-                master: Some(n("br1")),
-            },
+            fixed_bridge("br1"),
+            master("eth0", Some("br1")),
             up("br1", true),
         ],
-        &[
-            Op::SetMaster {
-                name: n("eth0"),
-                master: None,
-            },
-            up("br1", false),
-            Op::DeleteLink { name: n("br1") },
-        ],
+        &[master("eth0", None), up("br1", false), delete("br1")],
     );
 }
 
@@ -158,14 +125,8 @@ fn free_a_port_and_delete_its_bridge() {
 fn rename_then_delete() {
     every_step(
         "recovery_rename_delete",
-        &[bridge("a"), up("a", true)],
-        &[
-            Op::Rename {
-                name: n("a"),
-                to: n("b"),
-            },
-            Op::DeleteLink { name: n("b") },
-        ],
+        &[fixed_bridge("a"), up("a", true)],
+        &[rename("a", "b"), delete("b")],
     );
 }
 
@@ -178,15 +139,9 @@ fn a_create_takes_a_name_a_rename_freed() {
         &[],
         &[
             up("eth0", false),
-            Op::Rename {
-                name: n("eth0"),
-                to: n("peth0"),
-            },
-            bridge("eth0"),
-            Op::SetMaster {
-                name: n("peth0"),
-                master: Some(n("eth0")),
-            },
+            rename("eth0", "peth0"),
+            fixed_bridge("eth0"),
+            master("peth0", Some("eth0")),
         ],
     );
 }
@@ -197,7 +152,7 @@ fn routes_through_a_link_brought_up() {
     let r = route("198.51.100.0/24", None, "a", None, 254);
     every_step(
         "recovery_routes",
-        &[bridge("a")],
+        &[fixed_bridge("a")],
         &[up("a", true), Op::AddRoute(r.clone()), Op::DelRoute(r)],
     );
 }
@@ -210,25 +165,12 @@ fn delete_a_veth_then_reuse_its_name() {
     every_step(
         "recovery_veth_reuse",
         &[
-            Op::CreateVeth {
-                name: n("x"),
-                peer: n("y"),
-            },
+            veth("x", "y"),
             up("x", true),
             up("y", true),
             Op::AddAddress(address("x", "2001:db8:3::3/64", None)),
         ],
-        &[
-            Op::DeleteLink { name: n("x") },
-            Op::CreateVeth {
-                name: n("x"),
-                peer: n("i0"),
-            },
-            Op::Rename {
-                name: n("x"),
-                to: n("y"),
-            },
-        ],
+        &[delete("x"), veth("x", "i0"), rename("x", "y")],
     );
 }
 
@@ -240,7 +182,7 @@ fn create_then_delete() {
     every_step(
         "recovery_create_delete",
         &[],
-        &[bridge("f"), Op::DeleteLink { name: n("f") }],
+        &[fixed_bridge("f"), delete("f")],
     );
 }
 
@@ -251,22 +193,8 @@ fn create_then_delete() {
 fn a_port_change_on_a_bridge_that_chose_its_mac() {
     every_step(
         "recovery_bridge_auto_mac",
-        &[
-            Op::CreateBridge {
-                name: n("br1"),
-                mac: None,
-                stp: false,
-                forward_delay: 0,
-            },
-            up("br1", true),
-        ],
-        &[
-            Op::SetMaster {
-                name: n("eth0"),
-                master: Some(n("br1")),
-            },
-            up("eth0", false),
-        ],
+        &[bridge("br1"), up("br1", true)],
+        &[master("eth0", Some("br1")), up("eth0", false)],
     );
 }
 
@@ -277,27 +205,13 @@ fn a_port_mtu_that_takes_a_bridge_below_1280() {
     every_step(
         "recovery_bridge_auto_mtu",
         &[
-            Op::CreateBridge {
-                name: n("br1"),
-                mac: None,
-                stp: false,
-                forward_delay: 0,
-            },
+            bridge("br1"),
             up("br1", true),
-            Op::SetMaster {
-                name: n("eth0"),
-                master: Some(n("br1")),
-            },
+            master("eth0", Some("br1")),
             Op::AddAddress(address("br1", "2001:db8:3::1/64", None)),
             Op::AddRoute(route("2001:db8:5::/48", None, "br1", None, 254)),
         ],
-        &[
-            Op::SetMtu {
-                name: n("eth0"),
-                mtu: 1279,
-            },
-            up("eth0", false),
-        ],
+        &[new_mtu("eth0", 1279), up("eth0", false)],
     );
 }
 
@@ -308,31 +222,13 @@ fn free_the_port_of_a_bridge_whose_mtu_was_set_and_delete_it() {
     every_step(
         "recovery_bridge_set_mtu",
         &[
-            bridge("br1"),
-            Op::SetMtu {
-                name: n("br1"),
-                mtu: 1400,
-            },
-            Op::SetMtu {
-                name: n("br1"),
-                mtu: 1500,
-            },
-            Op::SetMtu {
-                name: n("eth0"),
-                mtu: 9000,
-            },
-            Op::SetMaster {
-                name: n("eth0"),
-                master: Some(n("br1")),
-            },
+            fixed_bridge("br1"),
+            new_mtu("br1", 1400),
+            new_mtu("br1", 1500),
+            new_mtu("eth0", 9000),
+            master("eth0", Some("br1")),
         ],
-        &[
-            Op::SetMaster {
-                name: n("eth0"),
-                master: None,
-            },
-            Op::DeleteLink { name: n("br1") },
-        ],
+        &[master("eth0", None), delete("br1")],
     );
 }
 
@@ -345,13 +241,10 @@ fn a_name_created_twice() {
         "recovery_created_twice",
         &[],
         &[
-            bridge("f"),
-            Op::DeleteLink { name: n("f") },
-            bridge("f"),
-            Op::Rename {
-                name: n("f"),
-                to: n("g"),
-            },
+            fixed_bridge("f"),
+            delete("f"),
+            fixed_bridge("f"),
+            rename("f", "g"),
         ],
     );
 }
@@ -361,27 +254,15 @@ fn a_name_created_twice() {
 /// bridge keeps its port's MAC when the port goes.
 #[test]
 fn delete_a_bridge_that_chose_its_mac() {
-    let set = |port: &str, master: Option<&str>| Op::SetMaster {
-        name: n(port),
-        master: master.map(n),
-    };
     every_step(
         "recovery_delete_auto_mac_bridge",
         &[
-            Op::CreateBridge {
-                name: n("br1"),
-                mac: None,
-                stp: false,
-                forward_delay: 0,
-            },
-            Op::CreateVeth {
-                name: n("p"),
-                peer: n("q"),
-            },
-            set("p", Some("br1")),
-            set("p", None),
+            bridge("br1"),
+            veth("p", "q"),
+            master("p", Some("br1")),
+            master("p", None),
         ],
-        &[set("p", Some("br1")), Op::DeleteLink { name: n("br1") }],
+        &[master("p", Some("br1")), delete("br1")],
     );
 }
 
@@ -406,17 +287,14 @@ fn delete_a_hop_link_of_an_ipv6_multipath_route() {
     ];
     let mut setup = Vec::new();
     for (a, b) in [("v0", "v1"), ("v2", "v3")] {
-        setup.push(Op::CreateVeth {
-            name: n(a),
-            peer: n(b),
-        });
+        setup.push(veth(a, b));
         setup.extend([up(a, true), up(b, true)]);
     }
     setup.push(Op::AddRoute(r));
     every_step(
         "recovery_v6_multipath_hop",
         &setup,
-        &[Op::DeleteLink { name: n("v0") }, up("v2", false)],
+        &[delete("v0"), up("v2", false)],
     );
 }
 
@@ -427,24 +305,8 @@ fn delete_a_hop_link_of_an_ipv6_multipath_route() {
 fn rename_into_a_freed_name_then_away() {
     every_step(
         "recovery_rename_freed_name",
-        &[
-            Op::CreateVeth {
-                name: n("x"),
-                peer: n("q"),
-            },
-            bridge("b"),
-        ],
-        &[
-            Op::DeleteLink { name: n("x") },
-            Op::Rename {
-                name: n("b"),
-                to: n("q"),
-            },
-            Op::Rename {
-                name: n("q"),
-                to: n("r"),
-            },
-        ],
+        &[veth("x", "q"), fixed_bridge("b")],
+        &[delete("x"), rename("b", "q"), rename("q", "r")],
     );
 }
 
@@ -456,26 +318,11 @@ fn rename_into_a_freed_name_then_away() {
 fn a_bridge_below_1280_then_deleted() {
     every_step(
         "recovery_bridge_mtu_then_delete",
-        &[
-            Op::CreateBridge {
-                name: n("br1"),
-                mac: None,
-                stp: false,
-                forward_delay: 0,
-            },
-            up("br1", true),
-            Op::SetMaster {
-                name: n("eth0"),
-                master: Some(n("br1")),
-            },
-        ],
+        &[bridge("br1"), up("br1", true), master("eth0", Some("br1"))],
         &[
             Op::AddAddress(address("br1", "2001:db8:3::1/64", None)),
-            Op::SetMtu {
-                name: n("eth0"),
-                mtu: 1279,
-            },
-            Op::DeleteLink { name: n("br1") },
+            new_mtu("eth0", 1279),
+            delete("br1"),
         ],
     );
 }
@@ -488,24 +335,12 @@ fn delete_a_bridge_then_move_its_port() {
     every_step(
         "recovery_move_port",
         &[
-            bridge("b1"),
-            bridge("b2"),
-            Op::CreateVeth {
-                name: n("p"),
-                peer: n("q"),
-            },
-            Op::SetMaster {
-                name: n("p"),
-                master: Some(n("b1")),
-            },
+            fixed_bridge("b1"),
+            fixed_bridge("b2"),
+            veth("p", "q"),
+            master("p", Some("b1")),
         ],
-        &[
-            Op::DeleteLink { name: n("b1") },
-            Op::SetMaster {
-                name: n("p"),
-                master: Some(n("b2")),
-            },
-        ],
+        &[delete("b1"), master("p", Some("b2"))],
     );
 }
 
@@ -517,35 +352,11 @@ fn delete_a_bridge_then_move_its_port() {
 fn recovery_leaves_a_bridge_following_its_ports() {
     every_step(
         "recovery_bridge_keeps_following",
+        &[bridge("br"), veth("x", "y"), new_mtu("y", 1492)],
         &[
-            Op::CreateBridge {
-                name: n("br"),
-                mac: None,
-                stp: false,
-                forward_delay: 0,
-            },
-            Op::CreateVeth {
-                name: n("x"),
-                peer: n("y"),
-            },
-            Op::SetMtu {
-                name: n("y"),
-                mtu: 1492,
-            },
-        ],
-        &[
-            Op::SetMaster {
-                name: n("y"),
-                master: Some(n("br")),
-            },
-            Op::Rename {
-                name: n("br"),
-                to: n("br2"),
-            },
-            Op::SetMaster {
-                name: n("x"),
-                master: Some(n("br2")),
-            },
+            master("y", Some("br")),
+            rename("br", "br2"),
+            master("x", Some("br2")),
         ],
     );
 }
@@ -562,22 +373,13 @@ fn a_create_whose_name_was_taken_meanwhile_leaves_that_link() {
     };
     let dir = support::state_dir(test);
     let mut host = w.host.host(&dir).unwrap();
-    let ops = [
-        Op::SetMtu {
-            name: n("eth0"),
-            mtu: 1400,
-        },
-        bridge("xb"),
-    ];
+    let ops = [new_mtu("eth0", 1400), fixed_bridge("xb")];
     let mut after_snapshot = None;
     let e = host
         .transact("test plan", |s, _| {
             let plan = Plan::build(s, ops.to_vec())?;
             // The other party, after xenbr read the host.
-            w.host.apply(&[Op::CreateVeth {
-                name: n("xb"),
-                peer: n("xc"),
-            }])?;
+            w.host.apply(&[veth("xb", "xc")])?;
             after_snapshot = Some(s.clone());
             Ok((plan, None, ()))
         })
@@ -620,24 +422,12 @@ fn deleting_a_bridge_without_ports_or_a_mac_is_refused() {
     let Some(w) = support::world(test) else {
         return;
     };
-    let set = |master: Option<&str>| Op::SetMaster {
-        name: n("p"),
-        master: master.map(n),
-    };
     w.host
         .apply(&[
-            Op::CreateBridge {
-                name: n("br1"),
-                mac: None,
-                stp: false,
-                forward_delay: 0,
-            },
-            Op::CreateVeth {
-                name: n("p"),
-                peer: n("q"),
-            },
-            set(Some("br1")),
-            set(None),
+            bridge("br1"),
+            veth("p", "q"),
+            master("p", Some("br1")),
+            master("p", None),
         ])
         .unwrap();
     let dir = support::state_dir(test);
@@ -645,7 +435,7 @@ fn deleting_a_bridge_without_ports_or_a_mac_is_refused() {
     let before = host.snapshot().unwrap();
     let mac = before.link(&n("br1")).unwrap().mac.unwrap();
     assert!(mac.is_zero(), "the kernel's placeholder: {mac}");
-    let e = crash::run(&mut host, &[Op::DeleteLink { name: n("br1") }]).unwrap_err();
+    let e = crash::run(&mut host, &[delete("br1")]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     let msg = e.to_string();
     assert!(
@@ -655,11 +445,7 @@ fn deleting_a_bridge_without_ports_or_a_mac_is_refused() {
     same(&mut host, &before, "a refused delete");
     // With a port, the bridge's MAC is its port's again and the delete can
     // be undone, so it goes ahead.
-    crash::run(
-        &mut host,
-        &[set(Some("br1")), Op::DeleteLink { name: n("br1") }],
-    )
-    .unwrap();
+    crash::run(&mut host, &[master("p", Some("br1")), delete("br1")]).unwrap();
 }
 
 /// An IPv4 route of metric 0 added beside the same prefix via a gateway at
@@ -683,21 +469,9 @@ fn an_ipv4_route_of_metric_0_that_never_ran_beside_another() {
 fn an_ipv6_address_on_a_link_that_had_no_ipv6() {
     every_step(
         "recovery_ipv6_disabled",
+        &[veth("v", "w"), new_mtu("v", 576)],
         &[
-            Op::CreateVeth {
-                name: n("v"),
-                peer: n("w"),
-            },
-            Op::SetMtu {
-                name: n("v"),
-                mtu: 576,
-            },
-        ],
-        &[
-            Op::SetMtu {
-                name: n("v"),
-                mtu: 1500,
-            },
+            new_mtu("v", 1500),
             Op::AddAddress(address("v", "2001:db8::5/64", None)),
         ],
     );

@@ -2,24 +2,21 @@
 //! scenario with real packets crossing the bridge, bridge mode, two NICs at
 //! once, and the refusals that must change nothing.
 
+#[path = "support/ops.rs"]
+mod ops;
 #[path = "support/netns.rs"]
 mod support;
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+use ops::{bridge, delete, master, n, new_mac, up, veth};
 use xenbr_core::op::Op;
 use xenbr_core::sandbox::{
     probe, Guest, Netns, Reach, World, HOST_ADDR4, HOST_ADDR6, UPSTREAM_ADDR4, UPSTREAM_ADDR6,
 };
 use xenbr_core::state::LinkKind;
-use xenbr_core::{
-    ErrorKind, Host, IfName, MacAddr, Mode, Pair, Plan, Snapshot, StartRequest, StopRequest,
-};
-
-fn n(s: &str) -> IfName {
-    s.parse().unwrap()
-}
+use xenbr_core::{ErrorKind, Host, MacAddr, Mode, Pair, Plan, Snapshot, StartRequest, StopRequest};
 
 fn reach(from: &Netns, to: &Netns, addr: impl Into<IpAddr>) {
     let addr = addr.into();
@@ -42,18 +39,9 @@ fn identity(s: &Snapshot, dev: &str) -> Snapshot {
 /// Plugs a guest's vif into `bridge` the way vif-bridge does.
 fn plug(host: &mut Host, g: &Guest, bridge: &str) {
     let ops = vec![
-        Op::SetMac {
-            name: g.vif.clone(),
-            mac: MacAddr::BRIDGE_PORT,
-        },
-        Op::SetMaster {
-            name: g.vif.clone(),
-            master: Some(n(bridge)),
-        },
-        Op::SetUp {
-            name: g.vif.clone(),
-            up: true,
-        },
+        new_mac(&g.vif, MacAddr::BRIDGE_PORT),
+        master(&g.vif, Some(bridge)),
+        up(&g.vif, true),
     ];
     host.transact("plug", |s, _| Ok((Plan::build(s, ops)?, None, ())))
         .unwrap();
@@ -61,11 +49,7 @@ fn plug(host: &mut Host, g: &Guest, bridge: &str) {
 
 /// The guest goes away, as Xen's backend deletes its vif on shutdown.
 fn unplug(w: &World, g: &Guest) {
-    w.host
-        .apply(&[Op::DeleteLink {
-            name: g.vif.clone(),
-        }])
-        .unwrap();
+    w.host.apply(&[delete(&g.vif)]).unwrap();
 }
 
 fn setup(test: &str) -> Option<(World, Host)> {
@@ -214,19 +198,13 @@ fn two_nics_in_one_transaction() {
     let up2 = Netns::new("upstream2").unwrap();
     w.host.veth_to("eth1", &up2, "up1").unwrap();
     up2.apply(&[
-        Op::SetUp {
-            name: n("up1"),
-            up: true,
-        },
+        up("up1", true),
         Op::AddAddress(xenbr_core::sandbox::address("up1", "198.51.100.1/24", None)),
     ])
     .unwrap();
     w.host
         .apply(&[
-            Op::SetUp {
-                name: n("eth1"),
-                up: true,
-            },
+            up("eth1", true),
             Op::AddAddress(xenbr_core::sandbox::address(
                 "eth1",
                 "198.51.100.20/24",
@@ -268,25 +246,9 @@ fn bad_input_is_refused_and_changes_nothing() {
     let long = "enx001122334455";
     let up = Netns::new("up-long").unwrap();
     w.host.veth_to(long, &up, "x0").unwrap();
+    w.host.apply(&[bridge("br9")]).unwrap();
     w.host
-        .apply(&[Op::CreateBridge {
-            name: n("br9"),
-            mac: None,
-            stp: false,
-            forward_delay: 0,
-        }])
-        .unwrap();
-    w.host
-        .apply(&[
-            Op::CreateVeth {
-                name: n("ported"),
-                peer: n("ported1"),
-            },
-            Op::SetMaster {
-                name: n("ported"),
-                master: Some(n("br9")),
-            },
-        ])
+        .apply(&[veth("ported", "ported1"), master("ported", Some("br9"))])
         .unwrap();
     let before = host.snapshot().unwrap();
     let start = |host: &mut Host, netdev: &str, bridge: Option<&str>| {

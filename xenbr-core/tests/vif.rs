@@ -1,18 +1,17 @@
 //! `vif online|offline` in namespaces: batches of taps, all or nothing,
 //! MTU from the bridge, renames, bridge choice, concurrency, idempotence.
 
+#[path = "support/ops.rs"]
+mod ops;
 #[path = "support/netns.rs"]
 mod support;
 
 use std::time::Duration;
 
+use ops::{bridge, delete, n, new_mtu};
 use xenbr_core::sandbox::{probe, Reach, World, UPSTREAM_ADDR4};
 use xenbr_core::state::LinkKind;
-use xenbr_core::{ErrorKind, Host, IfName, MacAddr, Mtu, Op, StartRequest, VifRequest};
-
-fn n(s: &str) -> IfName {
-    s.parse().unwrap()
-}
+use xenbr_core::{ErrorKind, Host, IfName, MacAddr, Mtu, StartRequest, VifRequest};
 
 fn taps(count: usize, domid_from: usize) -> Vec<IfName> {
     (0..count)
@@ -133,12 +132,7 @@ fn mtu_follows_the_bridge_unless_given() {
     let Some((w, mut host, names)) = started("vif_mtu", 2) else {
         return;
     };
-    w.host
-        .apply(&[Op::SetMtu {
-            name: n("xenbr0"),
-            mtu: 9000,
-        }])
-        .unwrap();
+    w.host.apply(&[new_mtu("xenbr0", 9000)]).unwrap();
     let mut r = reqs(&names);
     r[1].mtu = Some(Mtu::new(1400).unwrap());
     host.vif_online(&r).unwrap();
@@ -205,12 +199,6 @@ fn bridge_choice_and_bad_bridges() {
     let mut host = w.host.host(&support::state_dir("vif_bridges")).unwrap();
     let names = taps(3, 1);
     w.host.create_taps(&names).unwrap();
-    let bridge = |name: &str| Op::CreateBridge {
-        name: n(name),
-        mac: None,
-        stp: false,
-        forward_delay: 0,
-    };
     // No bridge at all.
     let e = host.vif_online(&reqs(&names[..1])).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
@@ -291,11 +279,7 @@ fn offline_of_a_gone_interface_succeeds_and_says_so() {
         return;
     };
     host.vif_online(&reqs(&names)).unwrap();
-    w.host
-        .apply(&[Op::DeleteLink {
-            name: names[0].clone(),
-        }])
-        .unwrap();
+    w.host.apply(&[delete(&names[0])]).unwrap();
     let out = host.vif_offline(&names).unwrap();
     assert_eq!(out.gone, names);
     assert_eq!(out.applied.steps, 0);

@@ -2,20 +2,19 @@
 //! second of the last one's creation, gone without a trace once removed;
 //! interfaces that were there first; batches that lose a member.
 
+#[path = "support/ops.rs"]
+mod ops;
 #[path = "support/netns.rs"]
 mod support;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ops::{delete, n};
 use xenbr_core::netlink::LinkEventStream;
 use xenbr_core::sandbox::World;
 use xenbr_core::state::LinkKind;
 use xenbr_core::{Host, IfName, MacAddr, Op, StartRequest, VifRequest, WatchOptions, WatchReport};
-
-fn n(s: &str) -> IfName {
-    s.parse().unwrap()
-}
 
 fn taps(count: usize, domid_from: usize) -> Vec<IfName> {
     (0..count)
@@ -106,10 +105,7 @@ fn a_burst_of_fifty_is_on_the_bridge_within_a_second_and_leaves_no_trace() {
             std::thread::sleep(Duration::from_millis(2));
         }
 
-        let gone: Vec<Op> = names
-            .iter()
-            .map(|v| Op::DeleteLink { name: v.clone() })
-            .collect();
+        let gone: Vec<Op> = names.iter().map(delete).collect();
         w.host.apply(&gone).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
