@@ -486,26 +486,7 @@ fn an_ipv6_address_on_a_link_that_had_no_ipv6() {
 fn a_bridge_mtu_after_a_port_mtu_neither_of_which_ran() {
     every_step(
         "recovery_bridge_mtu_after_port_mtu",
-        &[
-            bridge("br"),
-            Op::CreateVeth {
-                name: n("p"),
-                peer: n("q"),
-            },
-            Op::SetMaster {
-                name: n("p"),
-                master: Some(n("br")),
-            },
-        ],
-        &[
-            Op::SetMtu {
-                name: n("p"),
-                mtu: 9000,
-            },
-            Op::SetMtu {
-                name: n("br"),
-                mtu: 68,
-            },
-        ],
+        &[fixed_bridge("br"), veth("p", "q"), master("p", Some("br"))],
+        &[new_mtu("p", 9000), new_mtu("br", 68)],
     );
 }
