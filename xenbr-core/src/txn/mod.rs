@@ -16,7 +16,7 @@ use std::collections::HashMap;
 pub use statedir::{Lock, StateDir};
 
 use crate::error::{Error, Result};
-use crate::fasthash::FastMap;
+use crate::fasthash::{FastMap, FastSet};
 use crate::journal::{BoundOp, Entry, Journal, StepUndo};
 use crate::names::IfName;
 use crate::netlink::{Outcome, Request, Socket};
@@ -107,6 +107,10 @@ struct Progress {
     journaled: Vec<StepUndo>,
     /// `(step, name, index)` of each link created.
     created: Vec<(usize, IfName, u32)>,
+    /// The settings `(link, kind)` the undo journaled so far sets back.
+    set_by_undo: FastSet<(IfName, Setting)>,
+    /// Whether a step journaled so far renamed or deleted a link.
+    reshaped: bool,
     /// Steps that were sent, so may have been applied.
     sent: usize,
     requests: usize,
@@ -147,6 +151,8 @@ pub(crate) fn run(
             .collect(),
         journaled: Vec::with_capacity(plan.steps.len()),
         created: Vec::new(),
+        set_by_undo: FastSet::default(),
+        reshaped: false,
         sent: 0,
         requests: 0,
     };
@@ -191,6 +197,27 @@ pub(crate) fn run(
             }
         }
     }
+}
+
+/// A link's setting an op may change on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Setting {
+    Mtu,
+    Mac,
+    Master,
+    Up,
+}
+
+/// The link and setting `op` sets, when it sets one.
+fn setting(op: &Op) -> Option<(IfName, Setting)> {
+    let (name, kind) = match op {
+        Op::SetMtu { name, .. } => (name, Setting::Mtu),
+        Op::SetMac { name, .. } => (name, Setting::Mac),
+        Op::SetMaster { name, .. } => (name, Setting::Master),
+        Op::SetUp { name, .. } => (name, Setting::Up),
+        _ => return None,
+    };
+    Some((name.clone(), kind))
 }
 
 /// Sends the plan's steps, segment by segment. A segment ends after a step
@@ -287,16 +314,21 @@ fn forward(
                     op: op.clone(),
                 })
                 .collect();
-            // A change of a link's settings, for replay to see whether it
-            // took effect before undoing it.
-            let did = matches!(
-                step.op,
-                Op::SetMtu { .. } | Op::SetMac { .. } | Op::SetMaster { .. } | Op::SetUp { .. }
-            )
-            .then(|| BoundOp {
-                at: bound(&step.op, &p.map, &gone),
-                op: step.op.clone(),
-            });
+            // A change of a link's setting, for replay to see whether it
+            // took effect before undoing it, where its undo alone cannot
+            // tell: when an earlier step changed that setting too (its undo
+            // sets it back), or renamed or deleted links (names then stand
+            // for other links). Otherwise the value the undo sets back is
+            // the host's own, and the kernel showing it means the step never
+            // ran. (Attaching a batch of guests journals no `did` at all.)
+            let did = setting(&step.op)
+                .filter(|s| p.reshaped || p.set_by_undo.contains(s))
+                .map(|_| BoundOp {
+                    at: bound(&step.op, &p.map, &gone),
+                    op: step.op.clone(),
+                });
+            p.reshaped |= matches!(step.op, Op::Rename { .. } | Op::DeleteLink { .. });
+            p.set_by_undo.extend(step.undo.iter().filter_map(setting));
             p.journaled.push(StepUndo {
                 step: k + 1,
                 did,
