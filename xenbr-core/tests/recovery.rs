@@ -490,3 +490,26 @@ fn a_bridge_mtu_after_a_port_mtu_neither_of_which_ran() {
         &[new_mtu("p", 9000), new_mtu("br", 68)],
     );
 }
+
+/// A link with two IPv4 addresses loses one and is renamed there and back.
+/// The kernel relabels the addresses at each rename (the second becomes
+/// `NAME:2`), so when none of it ran (journaled, not sent) replay must not
+/// take the second rename for done because the link carries its name: a
+/// rename a later step renames away again ends its segment.
+#[test]
+fn a_rename_there_and_back_that_never_ran() {
+    every_step(
+        "recovery_rename_there_and_back",
+        &[
+            veth("v", "u"),
+            Op::AddAddress(address("v", "10.9.0.1/24", None)),
+            Op::AddAddress(address("v", "10.9.1.1/24", None)),
+        ],
+        &[
+            Op::DelAddress(address("v", "10.9.1.1/24", None)),
+            rename("v", "w"),
+            up("u", true),
+            rename("w", "v"),
+        ],
+    );
+}

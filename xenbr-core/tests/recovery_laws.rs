@@ -95,6 +95,8 @@ const REGRESSIONS: &[u64] = &[
     // a bridge pinned at a port's MTU; a port put on a bridge it never left.
     8453946909873463037,
     3859604781320201439,
+    // A rename there and back in one segment that never ran: both undone.
+    7736634864251850129,
 ];
 
 /// The seeds of this run: the one `XENBR_LAW_SEED` names, or the

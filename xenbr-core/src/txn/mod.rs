@@ -221,7 +221,8 @@ fn setting(op: &Op) -> Option<(IfName, Setting)> {
 }
 
 /// Sends the plan's steps, segment by segment. A segment ends after a step
-/// that creates a link (later steps may need its index) or at a test hook.
+/// that creates a link (later steps may need its index), after a rename
+/// whose new name a later step renames away, or at a test hook.
 fn forward(
     sock: &mut Socket,
     journal: &mut Journal,
@@ -230,6 +231,25 @@ fn forward(
     faults: Faults,
 ) -> Result<()> {
     let n = plan.steps.len();
+    // The last step that renames away from each name. A rename whose new
+    // name a later step renames away again (there and back) ends its
+    // segment: were both in one segment journaled but never sent, the
+    // link would carry the name the second gave, and replay would take
+    // the second for done and both undos would run (the kernel relabels
+    // addresses at each rename).
+    let renamed_from: FastMap<&IfName, usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(k, s)| match &s.op {
+            Op::Rename { name, .. } => Some((name, k)),
+            _ => None,
+        })
+        .collect();
+    let renamed_again = |k: usize| match &plan.steps[k].op {
+        Op::Rename { to, .. } => renamed_from.get(to).is_some_and(|j| *j > k),
+        _ => false,
+    };
     let mut i = 0;
     faults.at(0, n)?;
     while i < n {
@@ -242,7 +262,11 @@ fn forward(
         while end < n {
             end += 1;
             let next_creates = plan.steps.get(end).is_some_and(|s| s.op.is_create());
-            if plan.steps[end - 1].op.is_create() || next_creates || faults.boundary(end) {
+            if plan.steps[end - 1].op.is_create()
+                || next_creates
+                || renamed_again(end - 1)
+                || faults.boundary(end)
+            {
                 break;
             }
         }
