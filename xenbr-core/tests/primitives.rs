@@ -814,6 +814,53 @@ fn deleting_a_link_takes_the_routes_preferring_its_addresses() {
     );
 }
 
+/// Measured on Linux 6.18: deleting a link whose secondary address is the
+/// route's preferred source keeps the route (a secondary of a link being
+/// unregistered flushes nothing), where deleting the address would take it.
+/// The route is then one no plan could add (its source is not local), so
+/// the delete's undo is shown by a rollback rather than by planning it.
+#[test]
+fn a_deleted_links_secondary_keeps_its_routes() {
+    let test = "delete_link_secondary_prefsrc";
+    let mut r = route("10.2.0.0/16", None, "eth0", None, RT_TABLE_MAIN);
+    r.prefsrc = Some("10.1.1.6".parse().unwrap());
+    let w = world!(test);
+    w.host
+        .apply(&[
+            veth("v0", "v1"),
+            up("v0", true),
+            Op::AddAddress(address("v0", "10.1.1.5/24", None)),
+            Op::AddAddress(address("v0", "10.1.1.6/24", None)),
+            Op::AddRoute(r),
+        ])
+        .unwrap();
+    let dir = support::state_dir(test);
+    let mut host = w.host.host(&dir).unwrap();
+    let before = host.snapshot().unwrap();
+    let ops = vec![delete("v0"), up("eth0", true)];
+    let run = |host: &mut xenbr_core::Host| {
+        host.transact(test, |s, _| Ok((Plan::build(s, ops.clone())?, None, ())))
+    };
+    // Failed at its second step: the delete is undone, route and all.
+    let mut failing = w.host.host(&dir).unwrap().test_faults(Some(2), None);
+    let e = run(&mut failing).unwrap_err();
+    assert_eq!(e.kind(), xenbr_core::ErrorKind::RolledBack, "{e}");
+    support::assert_same(&before, &host.snapshot().unwrap(), "rolled back");
+    // Run: the kernel keeps the route, as the model says.
+    let mut model = before.clone();
+    for op in &ops {
+        model.apply(op).unwrap();
+    }
+    run(&mut host).unwrap();
+    let after = host.snapshot().unwrap();
+    model.adopt_unknown_macs(&after);
+    assert!(after
+        .routes
+        .iter()
+        .any(|x| x.prefsrc == Some("10.1.1.6".parse().unwrap())));
+    support::assert_same(&model, &after, "model vs kernel");
+}
+
 /// The kernel keeps an on-link route whose gateway becomes a local
 /// address, but would refuse to add it back: the model refuses to make it
 /// local, since nothing that removed the route could then be undone.

@@ -306,12 +306,15 @@ impl Snapshot {
                     self.cut_routes(g, None, Cut::Gone, &mut removed);
                 }
                 // Its addresses go with it, and so do the routes preferring
-                // one as source that is no longer local anywhere, as when
-                // they are deleted one by one.
+                // one of its primaries as source that is no longer local
+                // anywhere, as when they are deleted one by one. A route
+                // preferring a secondary stays (Linux 6.18: a secondary of
+                // a link being unregistered flushes nothing; see
+                // primitives.rs a_deleted_links_secondary_keeps_its_routes).
                 let mut locals: Vec<IpAddr> = removed
                     .addresses
                     .iter()
-                    .filter(|a| a.address.is_ipv4())
+                    .filter(|a| a.address.is_ipv4() && !a.is_secondary())
                     .map(|a| a.address.addr())
                     .collect();
                 locals.retain(|l| !self.is_local(*l));
