@@ -98,7 +98,7 @@ const REGRESSIONS: &[u64] = &[
     // A rename there and back in one segment that never ran: both undone.
     7736634864251850129,
     // A deleted link's secondary: routes preferring it stay (the model
-    // took them).
+    // took them; such a delete is now refused).
     2053644723889727756,
 ];
 

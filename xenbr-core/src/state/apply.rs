@@ -241,6 +241,50 @@ impl Snapshot {
         v
     }
 
+    /// Refuses to delete links `gone` when a route elsewhere in the main
+    /// table prefers one of their secondary IPv4 addresses, found on no other
+    /// link, as source: the kernel keeps such a route when the link goes
+    /// (only a primary flushes them, Linux 6.18), and a route whose source
+    /// is no local address can be neither added back nor kept by an undo
+    /// that deletes the address again.
+    fn refuse_dangling_sources(&self, op: &Op, gone: &[IfName]) -> Result<()> {
+        let kept = |ip: IpAddr| {
+            self.addresses
+                .iter()
+                .any(|a| a.address.addr() == ip && !gone.contains(&a.ifname))
+        };
+        for a in self
+            .addresses
+            .iter()
+            .filter(|a| gone.contains(&a.ifname) && a.address.is_ipv4() && a.is_secondary())
+        {
+            let ip = a.address.addr();
+            let through_gone = |r: &Route| {
+                r.oif.as_ref().is_some_and(|o| gone.contains(o))
+                    || r.multipath
+                        .iter()
+                        .any(|h| h.oif.as_ref().is_some_and(|o| gone.contains(o)))
+            };
+            if let Some(r) = self.routes.iter().find(|r| {
+                r.table == super::RT_TABLE_MAIN && r.prefsrc == Some(ip) && !through_gone(r)
+            }) {
+                if !kept(ip) {
+                    return Err(Error::invalid(
+                        op.describe(),
+                        format!(
+                            "the kernel would keep the route {r}, whose source {ip} is a \
+                             secondary address of {}, which no one could add back; delete \
+                             the route or the address first",
+                            a.ifname
+                        ),
+                    )
+                    .about(&a.ifname));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The MTU the kernel gives bridge `name` when it chose it: the smallest
     /// of its ports', 1500 without ports (`br_mtu_min`); `None` when it is
     /// no bridge.
@@ -299,6 +343,7 @@ impl Snapshot {
                 if let (LinkKind::Veth, Some(p)) = (l.kind, &l.peer) {
                     gone.push(p.clone());
                 }
+                self.refuse_dangling_sources(op, &gone)?;
                 for g in &gone {
                     removed
                         .addresses
