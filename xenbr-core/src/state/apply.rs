@@ -79,8 +79,19 @@ pub struct Removed {
     pub changed: Vec<(Route, Route)>,
 }
 
+impl Removed {
+    /// True when nothing was removed or changed.
+    pub fn is_empty(&self) -> bool {
+        self.addresses.is_empty()
+            && self.routes.is_empty()
+            && self.ports.is_empty()
+            && self.reduced.is_empty()
+            && self.changed.is_empty()
+    }
+}
+
 /// The smallest MTU of a link that carries IPv6 (`IPV6_MIN_MTU`).
-const IPV6_MIN_MTU: u32 = 1280;
+pub(crate) const IPV6_MIN_MTU: u32 = 1280;
 
 fn kernel_errno(op: &Op, errno: i32, note: String) -> Error {
     Error::Kernel {
