@@ -16,7 +16,7 @@
 //! as `vif-bridge` does, which is what libxl waits for when it leaves
 //! hotplug to others (`run_hotplug_scripts=0`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
@@ -161,6 +161,10 @@ struct Watch<'a> {
     report: &'a mut dyn FnMut(WatchReport),
     /// Attached interfaces by index, with their names now.
     tracked: HashMap<u32, IfName>,
+    /// Interfaces that could not be attached, by index: tried once, as Xen
+    /// runs a hotplug script once, however often the link is seen again
+    /// (the catch-up snapshot and the stream both show one made meanwhile).
+    failed: HashSet<u32>,
     pending: Vec<Pending>,
     summary: WatchSummary,
 }
@@ -177,7 +181,11 @@ impl Watch<'_> {
 
     /// Queues `name` when it is a guest interface to attach.
     fn consider(&mut self, index: u32, name: &IfName, kind: LinkKind, has_master: bool) {
-        if !self.matches(name) || kind == LinkKind::Bridge || self.tracked.contains_key(&index) {
+        if !self.matches(name)
+            || kind == LinkKind::Bridge
+            || self.tracked.contains_key(&index)
+            || self.failed.contains(&index)
+        {
             return;
         }
         if is_dom0s(name) {
@@ -214,6 +222,7 @@ impl Watch<'_> {
                 }
             }
             LinkEvent::Removed(l) => {
+                self.failed.remove(&l.index);
                 if let Some(i) = self.pending.iter().position(|p| p.index == l.index) {
                     let p = self.pending.remove(i);
                     (self.report)(WatchReport::Vanished { interface: p.name });
@@ -336,6 +345,9 @@ impl Watch<'_> {
             (self.report)(WatchReport::Vanished { interface: name });
         }
         for (name, e) in out.failed {
+            if let Some((index, _)) = meta.get(&name) {
+                self.failed.insert(*index);
+            }
             let message = e.to_string();
             if let Some((_, Some(b))) = meta.get(&name) {
                 if let Some(xs) = self.xs.as_deref_mut() {
@@ -388,6 +400,7 @@ impl Host {
             xs,
             report: &mut report,
             tracked: HashMap::new(),
+            failed: HashSet::new(),
             pending: Vec::new(),
             summary: WatchSummary::default(),
         };
