@@ -72,9 +72,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::raw::{Attach, Raw};
@@ -216,32 +215,6 @@ fn prepare(w: Workload, n: usize, label: &str, env: &Env) -> BenchResult<Prepare
     })
 }
 
-/// Runs `ip -batch -` with `script` on stdin, in the calling thread's
-/// namespaces.
-fn ip_batch(script: &str) -> BenchResult<()> {
-    let mut child = Command::new("ip")
-        .args(["-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run ip -batch: {e}"))?;
-    let mut stdin = child.stdin.take().expect("piped");
-    let written = stdin.write_all(script.as_bytes());
-    drop(stdin);
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("ip -batch: {e}"))?;
-    if !out.status.success() || written.is_err() {
-        return Err(format!(
-            "ip -batch failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
-}
-
 fn combined_line(name: &str) -> String {
     format!("link set dev {name} address {PORT_MAC_TEXT} mtu {MTU} master {BRIDGE} up\n")
 }
@@ -330,7 +303,7 @@ fn run(tool: Tool, w: Workload, p: &Prepared, env: &Env) -> BenchResult<(Duratio
                     common::run_to_null(Command::new(&env.script).args(["online", n, BRIDGE]))?;
                 }
             }
-            Tool::Batch => ip_batch(&batch)?,
+            Tool::Batch => common::ip_batch_here(&batch)?,
             Tool::IpEach => {
                 for (n, peer) in p.names.iter().zip(&p.peers) {
                     if veths {

@@ -311,30 +311,32 @@ pub fn ip_output(ns: &Netns, args: &[&str]) -> BenchResult<String> {
 /// `ip`) with `ip -batch -` inside `ns`: one process for thousands of
 /// changes. Stops at the first failing line and reports it.
 pub fn ip_batch(ns: &Netns, script: &str) -> BenchResult<()> {
-    inside(ns, || {
-        let mut child = Command::new("ip")
-            .args(["-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run ip -batch: {e}"))?;
-        let mut stdin = child.stdin.take().expect("piped");
-        let written = stdin.write_all(script.as_bytes());
-        drop(stdin);
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("ip -batch: {e}"))?;
-        if !out.status.success() || written.is_err() {
-            return Err(format!(
-                "ip -batch in {} failed ({}): {}",
-                ns.label(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(())
-    })
+    inside(ns, || ip_batch_here(script)).map_err(|e| format!("{e} (in {})", ns.label()))
+}
+
+/// [`ip_batch`] in the calling thread's namespaces, as a timed tool runs it.
+pub fn ip_batch_here(script: &str) -> BenchResult<()> {
+    let mut child = Command::new("ip")
+        .args(["-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run ip -batch: {e}"))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let written = stdin.write_all(script.as_bytes());
+    drop(stdin);
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("ip -batch: {e}"))?;
+    if !out.status.success() || written.is_err() {
+        return Err(format!(
+            "ip -batch failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 /// The path under which another process (ip's `netns` argument, `nsenter

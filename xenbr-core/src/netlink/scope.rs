@@ -110,22 +110,7 @@ impl Socket {
             .collect::<FastSet<_>>()
             .into_iter()
             .collect();
-        if !masters.is_empty() {
-            let reqs = masters
-                .iter()
-                .map(|i| {
-                    let mut m = LinkMessage::default();
-                    m.header.index = *i;
-                    no_stats(&mut m);
-                    RouteNetlinkMessage::GetLink(m)
-                })
-                .collect();
-            raw.extend(
-                self.gets(reqs, "read bridges", link_parser)?
-                    .into_iter()
-                    .flatten(),
-            );
-        }
+        raw.extend(self.links_by_index(&masters, "read bridges")?);
         let names: FastMap<u32, IfName> = raw
             .iter()
             .map(|r| (r.link.index, r.link.name.clone()))
@@ -150,6 +135,29 @@ impl Socket {
         Ok(Snapshot::new(links, addresses, routes))
     }
 
+    /// The links with kernel indices `indices` (those gone are absent), one
+    /// pipelined `RTM_GETLINK` each without counters, as `ip link show dev`
+    /// reads one.
+    fn links_by_index(&mut self, indices: &[u32], what: &str) -> Result<Vec<RawLink>> {
+        if indices.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reqs = indices
+            .iter()
+            .map(|i| {
+                let mut m = LinkMessage::default();
+                m.header.index = *i;
+                no_stats(&mut m);
+                RouteNetlinkMessage::GetLink(m)
+            })
+            .collect();
+        Ok(self
+            .gets(reqs, what, link_parser)?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
     /// The routes through the links `held` (and those through no link),
     /// each hop named even when its link is not held, as in a full snapshot.
     fn routes_through(&mut self, held: &[u32], names: &FastMap<u32, IfName>) -> Result<Vec<Route>> {
@@ -169,24 +177,12 @@ impl Socket {
             .filter(|i| !names.contains_key(i))
             .collect();
         let mut names = names.clone();
-        if !others.is_empty() {
-            let reqs = others
-                .iter()
-                .map(|i| {
-                    let mut m = LinkMessage::default();
-                    m.header.index = *i;
-                    no_stats(&mut m);
-                    RouteNetlinkMessage::GetLink(m)
-                })
-                .collect();
-            let found = self.gets(reqs, "read the links of routes", link_parser)?;
-            names.extend(
-                found
-                    .into_iter()
-                    .flatten()
-                    .map(|r| (r.link.index, r.link.name)),
-            );
-        }
+        let others: Vec<u32> = others.into_iter().collect();
+        names.extend(
+            self.links_by_index(&others, "read the links of routes")?
+                .into_iter()
+                .map(|r| (r.link.index, r.link.name)),
+        );
         let name_of = |i: u32| names.get(&i).cloned();
         Ok(msgs
             .iter()
