@@ -417,7 +417,10 @@ fn plain_bridges(s: &Snapshot, op: &Op) -> Option<Vec<crate::state::Link>> {
                 && (r.oif.as_ref() == Some(&b.name)
                     || r.multipath.iter().any(|h| h.oif.as_ref() == Some(&b.name)))
         });
-        if routes_follow || low(b.mtu) || s.ports(&b.name).any(|p| low(p.mtu)) {
+        // A bridge that carries nothing loses nothing below 1280: its
+        // ports need not be read.
+        let ports_low = || s.ports(&b.name).any(|p| low(p.mtu));
+        if routes_follow || low(b.mtu) || (carries(&b.name) && ports_low()) {
             return None;
         }
         bridges.push(b.clone());

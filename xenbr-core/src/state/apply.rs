@@ -216,20 +216,38 @@ impl Snapshot {
     pub fn apply(&mut self, op: &Op) -> Result<Removed> {
         // The bridges whose ports this op may change, and whether their MTU
         // follows them, as it stands before.
-        let follows: Vec<(IfName, bool, PortMacs)> = self
+        let follows: Vec<(IfName, bool, PortMacs, Option<u32>)> = self
             .bridges_changed_by(op)
             .into_iter()
             .map(|b| {
+                let auto_before = self.auto_mtu(&b);
                 let auto = self
                     .link(&b)
-                    .is_some_and(|l| !l.mtu_set && Some(l.mtu) == self.auto_mtu(&b));
+                    .is_some_and(|l| !l.mtu_set && Some(l.mtu) == auto_before);
                 let macs = self.port_macs_change(op, &b);
-                (b, auto, macs)
+                // A port joining: the smallest MTU is known without reading
+                // every port again (a thousand guests attached to one
+                // bridge read a thousand ports each).
+                let auto_after = match op {
+                    Op::SetMaster {
+                        name: p,
+                        master: Some(m),
+                    } if m == &b => {
+                        self.link(p)
+                            .filter(|l| l.master.as_ref() != Some(&b))
+                            .map(|l| match self.ports(&b).next() {
+                                Some(_) => auto_before.unwrap_or(l.mtu).min(l.mtu),
+                                None => l.mtu,
+                            })
+                    }
+                    _ => None,
+                };
+                (b, auto, macs, auto_after)
             })
             .collect();
         let mut removed = self.apply_only(op)?;
-        for (b, auto, macs) in follows {
-            self.ports_changed(&b, auto, macs, &mut removed);
+        for (b, auto, macs, auto_after) in follows {
+            self.ports_changed(&b, auto, macs, auto_after, &mut removed);
         }
         Ok(removed)
     }
@@ -693,7 +711,8 @@ impl Snapshot {
     /// The ports of bridge `name`, or their MACs or MTUs, may have changed:
     /// the kernel recomputes its MAC and MTU if it chose them (see the
     /// module documentation). `follows` says whether its MTU followed its
-    /// ports before, `macs_before` what [`Snapshot::port_macs`] was. What a
+    /// ports before, `macs_before` how its ports' MACs changed, `auto_after`
+    /// the MTU it would choose now when known without reading its ports. What a
     /// fall of its MTU below 1280 removes goes to `removed`. A MAC not known
     /// to be the kernel's choice becomes unknown.
     fn ports_changed(
@@ -701,6 +720,7 @@ impl Snapshot {
         name: &IfName,
         follows: bool,
         macs_before: PortMacs,
+        auto_after: Option<u32>,
         removed: &mut Removed,
     ) {
         let Some(b) = self.link(name).filter(|b| b.kind == LinkKind::Bridge) else {
@@ -726,8 +746,8 @@ impl Snapshot {
         // An MTU the bridge does not accept, dev_set_mtu refuses: it stays.
         let none = if b.index == 0 { 65535 } else { i32::MAX as u32 };
         let (lo, hi) = (b.min_mtu.unwrap_or(68), b.max_mtu.unwrap_or(none));
-        let mtu = match self.auto_mtu(name) {
-            Some(m) if follows && (lo..=hi).contains(&m) => m,
+        let mtu = match follows.then(|| auto_after.or_else(|| self.auto_mtu(name))) {
+            Some(Some(m)) if (lo..=hi).contains(&m) => m,
             _ => old_mtu,
         };
         let l = self.link_mut(name).expect("found");
