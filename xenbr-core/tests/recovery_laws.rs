@@ -189,6 +189,23 @@ fn op_name(op: &Op) -> String {
 
 /// One case: the host and the plan drawn from `seed`, and the law checked
 /// on them. `Err` is the report of a broken law.
+/// Applies one op of a case's host setup directly, logging it as an `ip`
+/// command; one the kernel refuses is logged and counted, not fatal.
+/// Returns whether it applied.
+fn apply_setup(w: &World, op: &Op, setup: &mut Vec<String>, tally: &mut Tally) -> bool {
+    setup.push(op.ip_command());
+    match w.host.apply(std::slice::from_ref(op)) {
+        Ok(()) => true,
+        Err(e) => {
+            tally
+                .setup_refused
+                .push(format!("{}: {e}", op.ip_command()));
+            setup.push(format!("  (refused: {e})"));
+            false
+        }
+    }
+}
+
 fn case(seed: u64, every_step: bool, tally: &mut Tally) -> Result<(), String> {
     let mut d = Draw::new(seed);
     let w = World::new().map_err(|e| format!("cannot build the world: {e}"))?;
@@ -261,13 +278,7 @@ fn case(seed: u64, every_step: bool, tally: &mut Tally) -> Result<(), String> {
         };
         made.map_err(|e| format!("setup: {}: {e}", setup.last().unwrap()))?;
         for op in l.settings(&name, peer.as_ref()) {
-            setup.push(op.ip_command());
-            if let Err(e) = w.host.apply(std::slice::from_ref(&op)) {
-                tally
-                    .setup_refused
-                    .push(format!("{}: {e}", op.ip_command()));
-                setup.push(format!("  (refused: {e})"));
-            }
+            apply_setup(&w, &op, &mut setup, tally);
         }
     }
 
@@ -284,12 +295,7 @@ fn case(seed: u64, every_step: bool, tally: &mut Tally) -> Result<(), String> {
         if state.clone().apply(&op).is_err() {
             continue;
         }
-        setup.push(op.ip_command());
-        if let Err(e) = w.host.apply(std::slice::from_ref(&op)) {
-            tally
-                .setup_refused
-                .push(format!("{}: {e}", op.ip_command()));
-            setup.push(format!("  (refused: {e})"));
+        if !apply_setup(&w, &op, &mut setup, tally) {
             continue;
         }
         state = host.snapshot().map_err(|e| e.to_string())?;

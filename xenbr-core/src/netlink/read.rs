@@ -306,23 +306,9 @@ pub(crate) fn parse_link(payload: &[u8]) -> std::result::Result<Option<RawLink>,
     let header = LinkHeader::parse(payload)?;
     let mut name = None;
     let mut link = Link {
-        index: header.index,
-        name: IfName::from_kernel(""),
-        kind: LinkKind::Other,
-        info_kind: None,
-        mac: None,
         mtu: 0,
-        min_mtu: None,
-        max_mtu: None,
         up: header.flags.contains(LinkFlags::Up),
-        oper: String::new(),
-        master: None,
-        peer: None,
-        peer_elsewhere: false,
-        mac_follows_ports: false,
-        mtu_set: false,
-        bridge: None,
-        stats: Counters::default(),
+        ..Link::new(header.index, IfName::from_kernel(""), LinkKind::Other)
     };
     let mut oper = None;
     let (mut master, mut peer) = (None, None);

@@ -51,8 +51,7 @@
 //! compared either (see [`super::compare`]).
 
 use super::{
-    Address, BridgeInfo, Counters, Link, LinkKind, NextHop, Route, Snapshot, IFA_F_SECONDARY,
-    IFA_F_TRANSIENT,
+    Address, BridgeInfo, Link, LinkKind, NextHop, Route, Snapshot, IFA_F_SECONDARY, IFA_F_TRANSIENT,
 };
 use crate::error::{Error, Result};
 use std::net::IpAddr;
@@ -1109,23 +1108,9 @@ fn invalid_mac(op: &Op, mac: crate::names::MacAddr) -> Error {
 
 fn new_link(name: &IfName, kind: LinkKind, info_kind: &str) -> Link {
     Link {
-        index: 0,
-        name: name.clone(),
-        kind,
         info_kind: Some(info_kind.into()),
-        mac: None,
-        mtu: 1500,
-        min_mtu: None,
-        max_mtu: None,
-        up: false,
         oper: "down".into(),
-        master: None,
-        peer: None,
-        peer_elsewhere: false,
-        mac_follows_ports: false,
-        mtu_set: false,
-        bridge: None,
-        stats: Counters::default(),
+        ..Link::new(0, name.clone(), kind)
     }
 }
 

@@ -280,6 +280,33 @@ pub struct Snapshot {
     positions: RefCell<FastMap<IfName, usize>>,
 }
 
+impl Link {
+    /// A link named `name` of kind `kind` with nothing else known: down,
+    /// MTU 1500, no MAC, master, peer or driver kind, zero counters. The
+    /// base the kernel reader and the model fill in.
+    pub fn new(index: u32, name: IfName, kind: LinkKind) -> Link {
+        Link {
+            index,
+            name,
+            kind,
+            info_kind: None,
+            mac: None,
+            mtu: 1500,
+            min_mtu: None,
+            max_mtu: None,
+            up: false,
+            oper: String::new(),
+            master: None,
+            peer: None,
+            peer_elsewhere: false,
+            mac_follows_ports: false,
+            mtu_set: false,
+            bridge: None,
+            stats: Counters::default(),
+        }
+    }
+}
+
 impl Snapshot {
     /// Reads the state of the current network namespace in one exchange of
     /// three dumps (links, addresses, routes).

@@ -26,7 +26,7 @@ use xenbr_core::names::{IfName, IpNet, MacAddr, IFNAME_MAX};
 use xenbr_core::op::{apply_with_inverse, Op};
 use xenbr_core::state::apply::same_route;
 use xenbr_core::state::{
-    Address, BridgeInfo, Counters, Link, LinkKind, NextHop, Route, Snapshot, IFAPROT_KERNEL_LL,
+    Address, BridgeInfo, Link, LinkKind, NextHop, Route, Snapshot, IFAPROT_KERNEL_LL,
     RTPROT_KERNEL, RT_TABLE_MAIN,
 };
 
@@ -1311,9 +1311,6 @@ fn plain_link(index: u32, name: &IfName, kind: LinkKind, r: &LinkRecipe) -> Link
     };
     let (lo, hi) = r.bounds.unwrap_or((68, 65535));
     Link {
-        index,
-        name: name.clone(),
-        kind,
         info_kind: match kind {
             LinkKind::Bridge => Some("bridge".into()),
             LinkKind::Veth => Some("veth".into()),
@@ -1326,13 +1323,7 @@ fn plain_link(index: u32, name: &IfName, kind: LinkKind, r: &LinkRecipe) -> Link
         max_mtu,
         up: r.up,
         oper: if r.up { "up" } else { "down" }.into(),
-        master: None,
-        peer: None,
-        peer_elsewhere: false,
-        mac_follows_ports: false,
-        mtu_set: false,
-        bridge: None,
-        stats: Counters::default(),
+        ..Link::new(index, name.clone(), kind)
     }
 }
 
