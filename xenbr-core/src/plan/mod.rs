@@ -41,6 +41,7 @@ impl Plan {
     /// the op, if any op cannot apply to the state its predecessors leave.
     pub fn build(before: &Snapshot, ops: Vec<Op>) -> Result<Plan> {
         let mut state = before.clone();
+        state.track_port_mtus();
         let mut steps = Vec::with_capacity(ops.len());
         let mut touched: Vec<IfName> = Vec::new();
         for op in ops {
@@ -59,6 +60,7 @@ impl Plan {
         touched.sort();
         touched.dedup();
         touched.retain(|n| state.has_link(n));
+        state.untrack_port_mtus();
         Ok(Plan {
             steps,
             expected: state,

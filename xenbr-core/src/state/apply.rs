@@ -54,6 +54,7 @@ use super::{
     Address, BridgeInfo, Link, LinkKind, NextHop, Route, Snapshot, IFA_F_SECONDARY, IFA_F_TRANSIENT,
 };
 use crate::error::{Error, Result};
+use crate::fasthash::FastMap;
 use std::net::IpAddr;
 
 use crate::names::{IfName, IpNet, MacAddr};
@@ -98,6 +99,17 @@ enum PortMacs {
     Changed,
     /// Not known from the op: the sorted MACs before it, to compare.
     Before(Vec<Option<MacAddr>>),
+}
+
+/// A port joining a bridge, as the bridge takes it (see
+/// [`Snapshot::apply`]).
+struct Join {
+    /// The bridge's automatic MTU with the port: the smallest of its ports'.
+    mtu: u32,
+    /// The port's MAC.
+    mac: Option<MacAddr>,
+    /// The bridge had no port before.
+    first: bool,
 }
 
 /// The smallest MTU of a link that carries IPv6 (`IPV6_MIN_MTU`).
@@ -215,40 +227,104 @@ impl Snapshot {
     pub fn apply(&mut self, op: &Op) -> Result<Removed> {
         // The bridges whose ports this op may change, and whether their MTU
         // follows them, as it stands before.
-        let follows: Vec<(IfName, bool, PortMacs, Option<u32>)> = self
+        let follows: Vec<(IfName, bool, PortMacs, Option<Join>)> = self
             .bridges_changed_by(op)
             .into_iter()
             .map(|b| {
-                let auto_before = self.auto_mtu(&b);
-                let auto = self
-                    .link(&b)
-                    .is_some_and(|l| !l.mtu_set && Some(l.mtu) == auto_before);
+                let ports_mtu = self.min_port_mtu(&b);
+                let auto = self.link(&b).is_some_and(|l| {
+                    l.kind == LinkKind::Bridge && !l.mtu_set && l.mtu == ports_mtu.unwrap_or(1500)
+                });
                 let macs = self.port_macs_change(op, &b);
-                // A port joining: the smallest MTU is known without reading
-                // every port again (a thousand guests attached to one
-                // bridge read a thousand ports each).
-                let auto_after = match op {
+                // A port joining: what the bridge makes of it is known
+                // without reading every port again (a thousand guests
+                // attached to one bridge read a thousand ports each).
+                let join = match op {
                     Op::SetMaster {
                         name: p,
                         master: Some(m),
                     } if m == &b => {
                         self.link(p)
                             .filter(|l| l.master.as_ref() != Some(&b))
-                            .map(|l| match self.ports(&b).next() {
-                                Some(_) => auto_before.unwrap_or(l.mtu).min(l.mtu),
-                                None => l.mtu,
+                            .map(|l| Join {
+                                mtu: ports_mtu.map_or(l.mtu, |m| m.min(l.mtu)),
+                                mac: l.mac,
+                                first: ports_mtu.is_none(),
                             })
                     }
                     _ => None,
                 };
-                (b, auto, macs, auto_after)
+                (b, auto, macs, join)
             })
             .collect();
         let mut removed = self.apply_only(op)?;
-        for (b, auto, macs, auto_after) in follows {
-            self.ports_changed(&b, auto, macs, auto_after, &mut removed);
+        self.port_mtus_after(op, &follows);
+        for (b, auto, macs, join) in follows {
+            self.ports_changed(&b, auto, macs, join, &mut removed);
         }
         Ok(removed)
+    }
+
+    /// Keeps [`Snapshot::min_port_mtu`]'s memory, when it is kept, true
+    /// after `op` (applied): a port that joined lowers its bridge's smallest,
+    /// the other bridges `op` changed the ports of are read again when
+    /// asked, and a rename or delete (names then stand for other links)
+    /// forgets them all.
+    fn port_mtus_after(&self, op: &Op, changed: &[(IfName, bool, PortMacs, Option<Join>)]) {
+        let mut cache = self.port_mtus.borrow_mut();
+        let Some(map) = cache.as_mut() else {
+            return;
+        };
+        match op {
+            Op::SetMac { .. }
+            | Op::SetUp { .. }
+            | Op::AddAddress(_)
+            | Op::DelAddress(_)
+            | Op::AddRoute(_)
+            | Op::DelRoute(_)
+            | Op::CreateBridge { .. }
+            | Op::CreateVeth { .. } => {}
+            Op::SetMaster { .. } | Op::SetMtu { .. } => {
+                for (b, _, _, join) in changed {
+                    match join {
+                        Some(j) => map.insert(b.clone(), Some(j.mtu)),
+                        None => map.remove(b),
+                    };
+                }
+            }
+            _ => map.clear(),
+        }
+    }
+
+    /// Starts keeping the smallest MTU of each bridge's ports as
+    /// [`Snapshot::apply`] changes them, for a plan built op by op on this
+    /// snapshot; nothing else may change its links meanwhile.
+    /// [`Snapshot::untrack_port_mtus`] stops it.
+    pub(crate) fn track_port_mtus(&mut self) {
+        *self.port_mtus.get_mut() = Some(FastMap::default());
+    }
+
+    /// Stops what [`Snapshot::track_port_mtus`] started.
+    pub(crate) fn untrack_port_mtus(&mut self) {
+        *self.port_mtus.get_mut() = None;
+    }
+
+    /// The smallest MTU of bridge `name`'s ports, `None` when it has none.
+    fn min_port_mtu(&self, name: &IfName) -> Option<u32> {
+        if let Some(known) = self
+            .port_mtus
+            .borrow()
+            .as_ref()
+            .and_then(|m| m.get(name).copied())
+        {
+            debug_assert_eq!(known, self.ports(name).map(|p| p.mtu).min(), "{name}");
+            return known;
+        }
+        let min = self.ports(name).map(|p| p.mtu).min();
+        if let Some(m) = self.port_mtus.borrow_mut().as_mut() {
+            m.insert(name.clone(), min);
+        }
+        min
     }
 
     /// Whether `op` changes the MACs of bridge `name`'s ports (as a
@@ -354,7 +430,7 @@ impl Snapshot {
     /// no bridge.
     pub(crate) fn auto_mtu(&self, name: &IfName) -> Option<u32> {
         self.link(name).filter(|l| l.kind == LinkKind::Bridge)?;
-        Some(self.ports(name).map(|p| p.mtu).min().unwrap_or(1500))
+        Some(self.min_port_mtu(name).unwrap_or(1500))
     }
 
     fn apply_only(&mut self, op: &Op) -> Result<Removed> {
@@ -710,8 +786,8 @@ impl Snapshot {
     /// The ports of bridge `name`, or their MACs or MTUs, may have changed:
     /// the kernel recomputes its MAC and MTU if it chose them (see the
     /// module documentation). `follows` says whether its MTU followed its
-    /// ports before, `macs_before` how its ports' MACs changed, `auto_after`
-    /// the MTU it would choose now when known without reading its ports. What a
+    /// ports before, `macs_before` how its ports' MACs changed, `join` the
+    /// port that joined it, when that is the change. What a
     /// fall of its MTU below 1280 removes goes to `removed`. A MAC not known
     /// to be the kernel's choice becomes unknown.
     fn ports_changed(
@@ -719,7 +795,7 @@ impl Snapshot {
         name: &IfName,
         follows: bool,
         macs_before: PortMacs,
-        auto_after: Option<u32>,
+        join: Option<Join>,
         removed: &mut Removed,
     ) {
         let Some(b) = self.link(name).filter(|b| b.kind == LinkKind::Bridge) else {
@@ -731,20 +807,23 @@ impl Snapshot {
             PortMacs::Changed => false,
             PortMacs::Before(v) => self.port_macs(name) == v,
         };
-        let mac = match b.mac {
+        let mac = match &join {
             _ if same => b.mac,
-            // The kernel's choice: compute it again (the smallest; unknown
-            // when a port's is).
-            _ if b.mac_follows_ports => self
-                .ports(name)
-                .map(|p| p.mac)
-                .collect::<Option<Vec<_>>>()
-                .map(|v| v.into_iter().min().unwrap_or(MacAddr([0; 6]))),
-            _ => None,
+            _ if !b.mac_follows_ports => None,
+            // The kernel's choice, the smallest of its ports' (unknown when
+            // one is): a joining port's against the smallest so far.
+            Some(j) if j.first => j.mac,
+            Some(j) => b.mac.zip(j.mac).map(|(a, b)| a.min(b)),
+            None => self.smallest_port_mac(name),
         };
+        debug_assert!(
+            join.is_none() || same || !b.mac_follows_ports || mac == self.smallest_port_mac(name),
+            "{name}: a joining port's MAC against the smallest so far"
+        );
         // An MTU the bridge does not accept, dev_set_mtu refuses: it stays.
         let none = if b.index == 0 { 65535 } else { i32::MAX as u32 };
         let (lo, hi) = (b.min_mtu.unwrap_or(68), b.max_mtu.unwrap_or(none));
+        let auto_after = join.map(|j| j.mtu);
         let mtu = match follows.then(|| auto_after.or_else(|| self.auto_mtu(name))) {
             Some(Some(m)) if (lo..=hi).contains(&m) => m,
             _ => old_mtu,
@@ -759,6 +838,17 @@ impl Snapshot {
                 .extend(self.take_addresses(|a| &a.ifname == name && !a.address.is_ipv4()));
             self.cut_routes(name, Some(false), Cut::Gone, removed);
         }
+    }
+
+    /// The MAC the kernel gives bridge `name` when it chooses: the smallest
+    /// of its ports', all zeros without ports; unknown when a port's is.
+    fn smallest_port_mac(&self, name: &IfName) -> Option<MacAddr> {
+        self.ports(name)
+            .map(|p| p.mac)
+            .try_fold(None, |min: Option<MacAddr>, m| {
+                m.map(|m| Some(min.map_or(m, |x| x.min(m))))
+            })
+            .map(|min| min.unwrap_or(MacAddr([0; 6])))
     }
 
     /// What the kernel checks of a route's gateways and preferred source

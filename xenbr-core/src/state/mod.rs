@@ -278,6 +278,13 @@ pub struct Snapshot {
     /// links.
     #[serde(skip)]
     positions: RefCell<FastMap<IfName, usize>>,
+    /// The smallest MTU of each bridge's ports (`None`: it has none), kept
+    /// only while a plan is built on this snapshot (see
+    /// [`Snapshot::track_port_mtus`]), where nothing but [`Snapshot::apply`]
+    /// changes it: attaching a thousand guests to one bridge would otherwise
+    /// read its thousand ports for each.
+    #[serde(skip)]
+    port_mtus: RefCell<Option<FastMap<IfName, Option<u32>>>>,
 }
 
 impl Link {
@@ -321,6 +328,7 @@ impl Snapshot {
             addresses,
             routes,
             positions: RefCell::default(),
+            port_mtus: RefCell::default(),
         }
     }
 
