@@ -513,3 +513,70 @@ fn a_rename_there_and_back_that_never_ran() {
         ],
     );
 }
+
+/// An IPv4 multipath route whose hops' links lose their last IPv4 address
+/// one after the other: the first loss marks its hop dead (the kernel keeps
+/// the route), the second flushes the route. The model must see it go, so
+/// that the undo puts it back, after a failure and after a crash (seed
+/// 149255597443764717 of the recovery law lost it silently). The hop whose
+/// link has no address left is on-link, so the route can be added back
+/// before that address is.
+#[test]
+fn ipv4_multipath_route_whose_hops_lose_their_addresses() {
+    let (setup, ops) = multipath_losing_addresses(4);
+    every_step("recovery_v4_multipath_dead", &setup, &ops);
+}
+
+/// The same route with a gateway that only the deleted address made
+/// reachable: the route could not be added back before that address, so
+/// the plan is refused before it changes anything, naming the route.
+#[test]
+fn ipv4_multipath_route_that_could_not_come_back_is_refused() {
+    let Some(w) = support::world("recovery_v4_multipath_refused") else {
+        return;
+    };
+    let (setup, ops) = multipath_losing_addresses(0);
+    w.host.apply(&setup).unwrap();
+    let dir = support::state_dir("recovery_v4_multipath_refused");
+    let mut host = w.host.host(&dir).unwrap();
+    let before = host.snapshot().unwrap();
+    let e = crash::run(&mut host, &ops).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("could not undo") && text.contains("10.7.0.0/16"),
+        "{text}"
+    );
+    same(&mut host, &before, "a refused plan");
+}
+
+/// A host with an IPv4 multipath route 10.7.0.0/16 through v0 (hop flags
+/// `v0_flags`) and eth0, and a plan deleting the last IPv4 address of v0,
+/// then of eth0.
+fn multipath_losing_addresses(v0_flags: u8) -> (Vec<Op>, Vec<Op>) {
+    use xenbr_core::state::NextHop;
+    let hop = |gw: &str, dev: &str, flags: u8| NextHop {
+        gateway: Some(gw.parse().unwrap()),
+        oif: Some(n(dev)),
+        weight: 1,
+        flags,
+    };
+    let mut r = route("10.7.0.0/16", None, "eth0", Some(50), 254);
+    r.oif = None;
+    r.scope = 0;
+    r.multipath = vec![
+        hop("198.18.1.2", "v0", v0_flags),
+        hop("192.0.2.3", "eth0", 0),
+    ];
+    let setup = vec![
+        veth("v0", "v1"),
+        up("v0", true),
+        up("v1", true),
+        Op::AddAddress(address("v0", "198.18.1.1/24", None)),
+        Op::AddRoute(r),
+    ];
+    let ops = vec![
+        Op::DelAddress(address("v0", "198.18.1.1/24", None)),
+        Op::DelAddress(address("eth0", "192.0.2.10/24", None)),
+    ];
+    (setup, ops)
+}

@@ -100,6 +100,10 @@ const REGRESSIONS: &[u64] = &[
     // A deleted link's secondary: routes preferring it stay (the model
     // took them; such a delete is now refused).
     2053644723889727756,
+    // An IPv4 multipath route whose hops' links lost their last address
+    // one after the other: flushed by the kernel, kept by the model (its
+    // plan is drawn differently since; recovery.rs pins the case).
+    149255597443764717,
 ];
 
 /// The seeds of this run: the one `XENBR_LAW_SEED` names, or the

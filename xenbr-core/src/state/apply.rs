@@ -217,6 +217,10 @@ impl Route {
 /// `IP6_RT_PRIO_USER`: the metric of an IPv6 route added without one.
 const IP6_RT_PRIO_USER: u32 = 1024;
 
+/// `RTNH_F_DEAD`: a hop the kernel no longer uses (see
+/// [`Snapshot::cut_routes`]).
+const RTNH_F_DEAD: u8 = 1;
+
 /// `IFA_F_PERMANENT`.
 const IFA_F_PERMANENT: u32 = 0x80;
 
@@ -623,6 +627,9 @@ impl Snapshot {
                     }
                     self.cut_routes(name, None, Cut::Down, &mut removed);
                 }
+                if !was_up && *up {
+                    self.revive_hops(name, None);
+                }
             }
             Op::AddAddress(a) => {
                 let l = self.link(&a.ifname).ok_or_else(|| missing(&a.ifname))?;
@@ -695,8 +702,13 @@ impl Snapshot {
                         a.flags |= IFA_F_SECONDARY;
                     }
                 }
+                let ipv4 = a.address.is_ipv4();
+                let name = a.ifname.clone();
                 let at = self.insertion_point(&a);
                 self.addresses.insert(at, a);
+                if ipv4 && self.link(&name).is_some_and(|l| l.up) {
+                    self.revive_hops(&name, Some(true));
+                }
             }
             Op::DelAddress(a) => {
                 let pos = self
@@ -1065,15 +1077,33 @@ impl Snapshot {
                 kept.push(r);
                 continue;
             }
+            // A hop is dead when its link went down or, for IPv4, lost its
+            // last address (fib_sync_down_dev marks it RTNH_F_DEAD), until
+            // the link comes up or gets an IPv4 address again (fib_sync_up):
+            // the kernel flushes a route all of whose hops are dead.
             let dead = |h: &NextHop| {
-                h.oif
-                    .as_ref()
-                    .is_none_or(|o| o == name || !self.link(o).is_some_and(|l| l.up))
+                h.flags & RTNH_F_DEAD != 0
+                    || h.oif
+                        .as_ref()
+                        .is_none_or(|o| o == name || !self.link(o).is_some_and(|l| l.up))
             };
             let stays = match how {
                 _ if r.multipath.is_empty() => None,
                 Cut::Down if r.multipath.iter().all(dead) => None,
-                Cut::Down => Some(r.clone()),
+                Cut::Down => Some(Route {
+                    multipath: r
+                        .multipath
+                        .iter()
+                        .map(|h| match h.oif.as_ref() == Some(name) {
+                            true => NextHop {
+                                flags: h.flags | RTNH_F_DEAD,
+                                ..h.clone()
+                            },
+                            false => h.clone(),
+                        })
+                        .collect(),
+                    ..r.clone()
+                }),
                 Cut::Gone if r.destination.is_ipv4() => None,
                 Cut::Gone => {
                     let hops: Vec<NextHop> = r
@@ -1087,7 +1117,7 @@ impl Snapshot {
             };
             match stays {
                 Some(now) => {
-                    if now != r && !r.is_kernel_made() {
+                    if !same_route(&now, &r) && !r.is_kernel_made() {
                         removed.reduced.push((now.clone(), r));
                     }
                     kept.push(now);
@@ -1097,6 +1127,22 @@ impl Snapshot {
             }
         }
         self.routes = kept;
+    }
+
+    /// Link `name` came up, or got an IPv4 address while up: the hops
+    /// through it (of one family, if `ipv4` says) are alive again
+    /// (fib_sync_up, rt6_sync_up).
+    fn revive_hops(&mut self, name: &IfName, ipv4: Option<bool>) {
+        for r in self.routes.iter_mut() {
+            if ipv4.is_some_and(|v4| r.destination.is_ipv4() != v4) {
+                continue;
+            }
+            for h in r.multipath.iter_mut() {
+                if h.oif.as_ref() == Some(name) {
+                    h.flags &= !RTNH_F_DEAD;
+                }
+            }
+        }
     }
 
     fn take_routes(&mut self, pred: impl Fn(&Route) -> bool) -> Vec<Route> {
