@@ -580,3 +580,59 @@ fn multipath_losing_addresses(v0_flags: u8) -> (Vec<Op>, Vec<Op>) {
     ];
     (setup, ops)
 }
+
+/// A table-1000 route preferring an address of eth0 that sits inside
+/// loopback's prefix: deleting the address leaves the source local (the
+/// loopback prefix is a route of type local), taking eth0 down then flushes
+/// the route, and its undo adds it back with that source.
+#[test]
+fn a_source_kept_local_by_loopback_prefix() {
+    let (setup, ops) = source_inside_loopback_prefix(false);
+    every_step("recovery_src_lo_prefix", &setup, &ops);
+}
+
+/// The same with a more specific prefix of eth0 covering the source: the
+/// kernel looks sources up in the main and local tables together, finds
+/// that prefix, and would refuse to add the route back once the address
+/// is gone (seed 7285526241176206837 of the recovery law: "Invalid prefsrc
+/// address" in a rollback). The plan is refused before it starts.
+#[test]
+fn a_source_a_closer_prefix_makes_remote_is_refused() {
+    let Some(w) = support::world("recovery_src_closer_prefix") else {
+        return;
+    };
+    let (setup, ops) = source_inside_loopback_prefix(true);
+    w.host.apply(&setup).unwrap();
+    let dir = support::state_dir("recovery_src_closer_prefix");
+    let mut host = w.host.host(&dir).unwrap();
+    let before = host.snapshot().unwrap();
+    let e = crash::run(&mut host, &ops).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("could not undo") && text.contains("172.0.0.0/9"),
+        "{text}"
+    );
+    same(&mut host, &before, "a refused plan");
+}
+
+/// Loopback with 198.18.5.1/24, eth0 with 198.18.5.10/24 (and, if
+/// `closer`, 198.18.5.5/25), a route in table 1000 preferring
+/// 198.18.5.10, and a plan deleting that address and taking eth0 down.
+fn source_inside_loopback_prefix(closer: bool) -> (Vec<Op>, Vec<Op>) {
+    let mut r = route("172.0.0.0/9", Some("192.0.2.4"), "eth0", Some(100), 1000);
+    r.prefsrc = Some("198.18.5.10".parse().unwrap());
+    let mut setup = vec![
+        up("lo", true),
+        Op::AddAddress(address("lo", "198.18.5.1/24", None)),
+        Op::AddAddress(address("eth0", "198.18.5.10/24", None)),
+    ];
+    if closer {
+        setup.push(Op::AddAddress(address("eth0", "198.18.5.5/25", None)));
+    }
+    setup.push(Op::AddRoute(r));
+    let ops = vec![
+        Op::DelAddress(address("eth0", "198.18.5.10/24", None)),
+        up("eth0", false),
+    ];
+    (setup, ops)
+}

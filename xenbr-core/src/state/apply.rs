@@ -868,7 +868,6 @@ impl Snapshot {
     /// fib_valid_prefsrc, ip6_validate_gw).
     fn check_route(&self, op: &Op, r: &Route) -> Result<()> {
         const RTNH_F_ONLINK: u32 = 4;
-        let local = |ip: IpAddr| self.is_local(ip);
         let hops = r
             .oif
             .iter()
@@ -899,7 +898,7 @@ impl Snapshot {
                 ));
             }
         }
-        if let Some(src) = r.prefsrc.filter(|s| s.is_ipv4() && !local(*s)) {
+        if let Some(src) = r.prefsrc.filter(|s| s.is_ipv4() && !self.valid_prefsrc(*s)) {
             return Err(kernel_errno(
                 op,
                 libc::EINVAL,
@@ -961,6 +960,52 @@ impl Snapshot {
                         l.kind != LinkKind::Bridge && l.mac.is_some_and(|m| m.is_zero())
                     }))
         })
+    }
+
+    /// True when the kernel takes IPv4 `ip` as a route's preferred source
+    /// (fib_valid_prefsrc): one of the host's addresses, or inside the
+    /// prefix of a loopback primary (a route of type local) when no more
+    /// specific route of the main or local table covers it and it is no
+    /// broadcast address. Without custom rules the kernel looks the source
+    /// up in the main and local tables together (one trie), so a prefix of
+    /// another link's address inside loopback's makes the source remote;
+    /// with them it looks in the local table only and would accept it. The
+    /// model cannot read the rules and takes the stricter answer: at worst
+    /// it refuses a plan the kernel would have carried out, never one whose
+    /// undo the kernel refuses.
+    fn valid_prefsrc(&self, ip: IpAddr) -> bool {
+        const IFA_F_NOPREFIXROUTE: u32 = 0x200;
+        if self.addresses.iter().any(|a| a.address.addr() == ip) {
+            return true;
+        }
+        let up = |n: &IfName| self.link(n).is_some_and(|l| l.up);
+        // The prefix routes of primaries on links that are up (fib_add_ifaddr).
+        let prefixes = || {
+            self.addresses.iter().filter(|a| {
+                a.address.is_ipv4()
+                    && !a.is_secondary()
+                    && a.address.prefix() < 32
+                    && a.flags & IFA_F_NOPREFIXROUTE == 0
+                    && up(&a.ifname)
+                    && a.address.contains(ip)
+            })
+        };
+        let Some(local) = prefixes()
+            .filter(|a| self.is_loopback(&a.ifname))
+            .map(|a| a.address.prefix())
+            .max()
+        else {
+            return false;
+        };
+        let closer_prefix = prefixes().any(|a| a.address.prefix() > local);
+        let closer_route = self.routes.iter().any(|r| {
+            !r.is_kernel_made()
+                && (r.table == super::RT_TABLE_MAIN || r.table == 255)
+                && r.destination.is_ipv4()
+                && r.destination.prefix() > local
+                && r.destination.contains(ip)
+        });
+        !closer_prefix && !closer_route && !self.broadcasts().contains(&ip)
     }
 
     /// True when the kernel refuses `gw` as a gateway for what it is: a
