@@ -636,3 +636,26 @@ fn source_inside_loopback_prefix(closer: bool) -> (Vec<Op>, Vec<Op>) {
     ];
     (setup, ops)
 }
+
+/// Deleting a secondary address that a route prefers while loopback's
+/// prefix covers it and a closer prefix of eth0 covers it too: the address
+/// is no longer local and the kernel flushes the route (law seed
+/// 4252489925426237541, where recover lost it silently). The model must
+/// see it go, so that the undo adds it back.
+#[test]
+fn a_preferred_secondary_under_a_closer_prefix_goes() {
+    let mut r = route("10.5.0.0/16", None, "eth0", None, 254);
+    r.prefsrc = Some("198.18.5.11".parse().unwrap());
+    every_step(
+        "recovery_src_secondary",
+        &[
+            up("lo", true),
+            Op::AddAddress(address("lo", "198.18.5.1/24", None)),
+            Op::AddAddress(address("eth0", "198.18.5.10/24", None)),
+            Op::AddAddress(address("eth0", "198.18.5.11/24", None)),
+            Op::AddAddress(address("eth0", "198.18.5.5/25", None)),
+            Op::AddRoute(r),
+        ],
+        &[Op::DelAddress(address("eth0", "198.18.5.11/24", None))],
+    );
+}

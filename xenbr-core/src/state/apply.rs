@@ -506,7 +506,7 @@ impl Snapshot {
                     .filter(|a| a.address.is_ipv4() && !a.is_secondary())
                     .map(|a| a.address.addr())
                     .collect();
-                locals.retain(|l| !self.is_local(*l));
+                locals.retain(|l| !self.is_local_source(*l));
                 removed
                     .routes
                     .extend(self.take_routes(|r| prefers_gone(r, &locals)));
@@ -736,9 +736,11 @@ impl Snapshot {
                         locals.extend(removed.addresses.iter().map(|b| b.address.addr()));
                     }
                     // Routes preferring a source go when that address is no
-                    // longer local anywhere (fib_del_ifaddr), not while
-                    // another address, on this link or another, still has it.
-                    locals.retain(|l| !self.is_local(*l));
+                    // longer local (fib_del_ifaddr): not while another
+                    // address, on this link or another, still has it, nor
+                    // while loopback's prefix covers it, unless a closer
+                    // prefix does (the same lookup as a new route's source).
+                    locals.retain(|l| !self.is_local_source(*l));
                     let last = !self
                         .addresses
                         .iter()
@@ -898,7 +900,10 @@ impl Snapshot {
                 ));
             }
         }
-        if let Some(src) = r.prefsrc.filter(|s| s.is_ipv4() && !self.valid_prefsrc(*s)) {
+        if let Some(src) = r
+            .prefsrc
+            .filter(|s| s.is_ipv4() && !self.is_local_source(*s))
+        {
             return Err(kernel_errno(
                 op,
                 libc::EINVAL,
@@ -948,7 +953,8 @@ impl Snapshot {
     /// True when `ip` is a local address: one of the host's, or inside the
     /// prefix of an IPv4 address on loopback, whose prefix route the kernel
     /// makes of type local (fib_add_ifaddr). Loopback is the link whose MAC
-    /// is all zeros and which is no bridge.
+    /// is all zeros and which is no bridge. What gateways are checked
+    /// against; a source is checked more closely ([`Snapshot::is_local_source`]).
     fn is_local(&self, ip: IpAddr) -> bool {
         self.addresses.iter().any(|a| {
             a.address.addr() == ip
@@ -962,8 +968,10 @@ impl Snapshot {
         })
     }
 
-    /// True when the kernel takes IPv4 `ip` as a route's preferred source
-    /// (fib_valid_prefsrc): one of the host's addresses, or inside the
+    /// True when the kernel takes IPv4 `ip` for a local source: as a new
+    /// route's preferred source (fib_valid_prefsrc), and when an address
+    /// with it goes, to keep the routes preferring it (fib_del_ifaddr).
+    /// That is one of the host's addresses, or inside the
     /// prefix of a loopback primary (a route of type local) when no more
     /// specific route of the main or local table covers it and it is no
     /// broadcast address. Without custom rules the kernel looks the source
@@ -973,7 +981,7 @@ impl Snapshot {
     /// model cannot read the rules and takes the stricter answer: at worst
     /// it refuses a plan the kernel would have carried out, never one whose
     /// undo the kernel refuses.
-    fn valid_prefsrc(&self, ip: IpAddr) -> bool {
+    fn is_local_source(&self, ip: IpAddr) -> bool {
         const IFA_F_NOPREFIXROUTE: u32 = 0x200;
         if self.addresses.iter().any(|a| a.address.addr() == ip) {
             return true;
