@@ -659,3 +659,27 @@ fn a_preferred_secondary_under_a_closer_prefix_goes() {
         &[Op::DelAddress(address("eth0", "198.18.5.11/24", None))],
     );
 }
+
+/// A port's MTU raised (its bridge follows it), another link put on the
+/// bridge, then the bridge deleted, all journaled and never sent: the
+/// delete's undo must not put that link on the bridge (it never joined),
+/// which would make the join look done and its undo pin the bridge's MTU
+/// (law seed 3276236170263023492).
+#[test]
+fn a_delete_that_never_ran_does_not_attach_a_port_that_never_joined() {
+    every_step(
+        "recovery_never_joined",
+        &[
+            bridge("b0"),
+            veth("p0", "p1"),
+            new_mtu("p0", 1492),
+            master("p0", Some("b0")),
+            up("b0", true),
+        ],
+        &[
+            new_mtu("p0", 1500),
+            master("eth0", Some("b0")),
+            delete("b0"),
+        ],
+    );
+}

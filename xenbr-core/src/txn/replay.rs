@@ -7,7 +7,7 @@
 //! taken as success. Links are addressed by the index recorded in the journal;
 //! only a link created by the transaction itself is looked up by name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::bind::{already_so, bind};
 use crate::error::Error;
@@ -38,6 +38,8 @@ pub(crate) fn replay(
     // Old index -> new index, for links the transaction deleted and this
     // replay re-created.
     let mut remap: HashMap<u32, u32> = HashMap::new();
+    // The links whose master this replay has set so far (by index).
+    let mut moved: HashSet<u32> = HashSet::new();
     for StepUndo { step, did, ops } in steps.iter().rev() {
         // The links of a delete that never ran, which are still there as
         // they were: what its undo sets on them, it would set to what the
@@ -80,16 +82,6 @@ pub(crate) fn replay(
             }
         }
         for b in ops {
-            if let Some(kept) = &never_ran {
-                // What it sets back on other links is what the delete would
-                // have changed of them: a bridge's MTU or MAC when a port
-                // went, which setting would pin for good.
-                let own = b.op.subject().is_some_and(|n| kept.contains(n));
-                let follows = matches!(b.op, Op::SetMtu { .. } | Op::SetMac { .. });
-                if own || follows || matches!(b.op, Op::DelRoute(_)) {
-                    continue;
-                }
-            }
             let now = |i: &u32| remap.get(i).copied().unwrap_or(*i);
             // Indices as journaled, or of the link this step's create made;
             // either may have been deleted by a later step and re-created
@@ -102,6 +94,25 @@ pub(crate) fn replay(
                     .or_else(|| created_by(n, *step))
                     .map(|i| now(&i))
             };
+            if let Some(kept) = &never_ran {
+                // What it sets back on other links is what the delete would
+                // have changed of them: a bridge's MTU or MAC when a port
+                // went, which setting would pin for good.
+                let own = b.op.subject().is_some_and(|n| kept.contains(n));
+                let follows = matches!(b.op, Op::SetMtu { .. } | Op::SetMac { .. });
+                if own || follows || matches!(b.op, Op::DelRoute(_)) {
+                    continue;
+                }
+                // A port it puts back is one the undo of a later step took
+                // off here; any other is where it is, and one that was no
+                // port yet joined by an earlier step that never ran either
+                // (attaching it would make that step look done).
+                if let Op::SetMaster { name, .. } = &b.op {
+                    if !lookup(name).is_some_and(|i| moved.contains(&i)) {
+                        continue;
+                    }
+                }
+            }
             let req = match bind(&b.op, &lookup) {
                 Ok(r) => r,
                 Err(_) => {
@@ -183,6 +194,16 @@ pub(crate) fn replay(
                     never_ran = Some(b.at.iter().map(|(n, _)| n.clone()).collect());
                     continue;
                 }
+            }
+            if let (
+                Op::SetMaster { .. },
+                Request::SetLink {
+                    target: Target::Index(i),
+                    ..
+                },
+            ) = (&b.op, &req)
+            {
+                moved.insert(*i);
             }
             batch.push((req, format!("undo: {}", b.op.describe())));
             if creates {
