@@ -771,7 +771,7 @@ impl Snapshot {
                     }
                 }
                 self.check_route(op, r)?;
-                if self.routes.iter().any(|b| same_route_key(r, b)) {
+                if self.routes.iter().any(|b| same_route_key(r, b)) || self.has_local_route(r) {
                     return Err(kernel_errno(
                         op,
                         libc::EEXIST,
@@ -1014,6 +1014,34 @@ impl Snapshot {
                 && r.destination.contains(ip)
         });
         !closer_prefix && !closer_route && !self.broadcasts().contains(&ip)
+    }
+
+    /// True when the kernel holds a route of its own under the key of `r`
+    /// in the local table, which the model does not keep for addresses a
+    /// plan adds (fib_add_ifaddr): the local route of an IPv4 address on a
+    /// link that is up, a broadcast route, or the local route of a loopback
+    /// primary's prefix, each with metric 0 and no TOS.
+    fn has_local_route(&self, r: &Route) -> bool {
+        const RT_TABLE_LOCAL: u32 = 255;
+        if r.table != RT_TABLE_LOCAL
+            || !r.destination.is_ipv4()
+            || r.source.is_some()
+            || r.tos != 0
+            || effective_priority(r) != 0
+        {
+            return false;
+        }
+        let dest = r.destination;
+        let up = |n: &IfName| self.link(n).is_some_and(|l| l.up);
+        let of_address = self.addresses.iter().any(|a| {
+            a.address.is_ipv4()
+                && up(&a.ifname)
+                && ((dest.prefix() == 32 && a.address.addr() == dest.addr())
+                    || (self.is_loopback(&a.ifname)
+                        && !a.is_secondary()
+                        && a.address.network() == dest))
+        });
+        of_address || (dest.prefix() == 32 && self.broadcasts().contains(&dest.addr()))
     }
 
     /// True when the kernel refuses `gw` as a gateway for what it is: a
@@ -1457,6 +1485,33 @@ mod tests {
 
     /// Measured on Linux 6.18: a tun device in layer-3 mode has no MAC and
     /// refuses one (EOPNOTSUPP); a bridge the plan creates takes one.
+    /// Found by the recovery law (seed 4453649924940048482) on Linux 6.18:
+    /// after `ip addr add 203.0.113.5/24 dev lo`, `ip route add
+    /// 203.0.113.5/32 dev lo table local` meets the kernel's own local
+    /// route: EEXIST. The model keeps no such routes for addresses a plan
+    /// adds, so it must know them.
+    #[test]
+    fn a_route_in_the_local_table_meets_an_addresss_own() {
+        let mut s = Snapshot::default();
+        s.apply(&bridge("lo0")).unwrap();
+        let lo = s.link_mut(&n("lo0")).unwrap();
+        lo.kind = LinkKind::Other;
+        lo.mac = Some(MacAddr([0; 6]));
+        lo.up = true;
+        s.apply(&Op::AddAddress(address("lo0", "203.0.113.5/24", None)))
+            .unwrap();
+        let route = |dest: &str| {
+            let mut r = crate::sandbox::route(dest, None, "lo0", None, 255);
+            r.scope = 253;
+            Op::AddRoute(r)
+        };
+        for dest in ["203.0.113.5/32", "203.0.113.0/24", "203.0.113.255/32"] {
+            let e = s.clone().apply(&route(dest)).unwrap_err();
+            assert!(e.to_string().contains("exists already"), "{dest}: {e}");
+        }
+        s.apply(&route("203.0.113.6/32")).unwrap();
+    }
+
     #[test]
     fn only_links_with_a_mac_take_one() {
         let mut s = Snapshot::default();
