@@ -16,9 +16,11 @@ mod ops;
 mod support;
 
 use ops::{bridge, delete, fixed_bridge, master, n, new_mac, new_mtu, rename, up, veth};
+use std::path::PathBuf;
 use xenbr_core::op::Op;
+use xenbr_core::sandbox::World;
 use xenbr_core::sandbox::{address, route};
-use xenbr_core::{ErrorKind, Host, MacAddr, Plan, Recovered};
+use xenbr_core::{ErrorKind, Host, MacAddr, Plan, Recovered, Snapshot};
 
 /// The child's side of a crash (see `support/crash.rs`).
 #[test]
@@ -32,17 +34,24 @@ fn same(host: &mut Host, before: &xenbr_core::Snapshot, what: &str) {
     assert!(d.is_empty(), "{what}:\n  {}", d.join("\n  "));
 }
 
-/// Every step of `ops` on a host prepared with `setup`: fail there, crash there.
-fn every_step(test: &str, setup: &[Op], ops: &[Op]) {
-    let Some(w) = support::world(test) else {
-        return;
-    };
+/// A world for `test` prepared with `setup`: the world, a state directory,
+/// a host on it and its snapshot; `None` after a SKIP line.
+fn prepared(test: &str, setup: &[Op]) -> Option<(World, PathBuf, Host, Snapshot)> {
+    let w = support::world(test)?;
     w.host
         .apply(setup)
         .unwrap_or_else(|e| panic!("{test}: setup: {e}"));
     let dir = support::state_dir(test);
     let mut host = w.host.host(&dir).unwrap();
     let before = host.snapshot().unwrap();
+    Some((w, dir, host, before))
+}
+
+/// Every step of `ops` on a host prepared with `setup`: fail there, crash there.
+fn every_step(test: &str, setup: &[Op], ops: &[Op]) {
+    let Some((w, dir, mut host, before)) = prepared(test, setup) else {
+        return;
+    };
     let steps = Plan::build(&before, ops.to_vec())
         .unwrap_or_else(|e| panic!("{test}: {e}"))
         .steps
@@ -81,6 +90,22 @@ fn every_step(test: &str, setup: &[Op], ops: &[Op]) {
         );
     }
     crash::run(&mut host, ops).unwrap_or_else(|e| panic!("{test}: the plan itself: {e}"));
+}
+
+/// `ops` on a host prepared with `setup` are refused before they start,
+/// because their undo could not put back what `names` names, and the host
+/// is left as it was.
+fn refused_as_not_undoable(test: &str, setup: &[Op], ops: &[Op], names: &str) {
+    let Some((_world, _dir, mut host, before)) = prepared(test, setup) else {
+        return;
+    };
+    let e = crash::run(&mut host, ops).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("could not undo") && text.contains(names),
+        "{test}: {text}"
+    );
+    same(&mut host, &before, &format!("{test}: a refused plan"));
 }
 
 /// Deleting one end of a veth pair: the undo re-creates both ends under new
@@ -532,21 +557,8 @@ fn ipv4_multipath_route_whose_hops_lose_their_addresses() {
 /// the plan is refused before it changes anything, naming the route.
 #[test]
 fn ipv4_multipath_route_that_could_not_come_back_is_refused() {
-    let Some(w) = support::world("recovery_v4_multipath_refused") else {
-        return;
-    };
     let (setup, ops) = multipath_losing_addresses(0);
-    w.host.apply(&setup).unwrap();
-    let dir = support::state_dir("recovery_v4_multipath_refused");
-    let mut host = w.host.host(&dir).unwrap();
-    let before = host.snapshot().unwrap();
-    let e = crash::run(&mut host, &ops).unwrap_err();
-    let text = e.to_string();
-    assert!(
-        text.contains("could not undo") && text.contains("10.7.0.0/16"),
-        "{text}"
-    );
-    same(&mut host, &before, "a refused plan");
+    refused_as_not_undoable("recovery_v4_multipath_refused", &setup, &ops, "10.7.0.0/16");
 }
 
 /// A host with an IPv4 multipath route 10.7.0.0/16 through v0 (hop flags
@@ -598,21 +610,8 @@ fn a_source_kept_local_by_loopback_prefix() {
 /// address" in a rollback). The plan is refused before it starts.
 #[test]
 fn a_source_a_closer_prefix_makes_remote_is_refused() {
-    let Some(w) = support::world("recovery_src_closer_prefix") else {
-        return;
-    };
     let (setup, ops) = source_inside_loopback_prefix(true);
-    w.host.apply(&setup).unwrap();
-    let dir = support::state_dir("recovery_src_closer_prefix");
-    let mut host = w.host.host(&dir).unwrap();
-    let before = host.snapshot().unwrap();
-    let e = crash::run(&mut host, &ops).unwrap_err();
-    let text = e.to_string();
-    assert!(
-        text.contains("could not undo") && text.contains("172.0.0.0/9"),
-        "{text}"
-    );
-    same(&mut host, &before, "a refused plan");
+    refused_as_not_undoable("recovery_src_closer_prefix", &setup, &ops, "172.0.0.0/9");
 }
 
 /// Loopback with 198.18.5.1/24, eth0 with 198.18.5.10/24 (and, if
