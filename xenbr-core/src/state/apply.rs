@@ -1008,7 +1008,7 @@ impl Snapshot {
         let closer_prefix = prefixes().any(|a| a.address.prefix() > local);
         let closer_route = self.routes.iter().any(|r| {
             !r.is_kernel_made()
-                && (r.table == super::RT_TABLE_MAIN || r.table == 255)
+                && (r.table == super::RT_TABLE_MAIN || r.table == super::RT_TABLE_LOCAL)
                 && r.destination.is_ipv4()
                 && r.destination.prefix() > local
                 && r.destination.contains(ip)
@@ -1022,8 +1022,7 @@ impl Snapshot {
     /// link that is up, a broadcast route, or the local route of a loopback
     /// primary's prefix, each with metric 0 and no TOS.
     fn has_local_route(&self, r: &Route) -> bool {
-        const RT_TABLE_LOCAL: u32 = 255;
-        if r.table != RT_TABLE_LOCAL
+        if r.table != super::RT_TABLE_LOCAL
             || !r.destination.is_ipv4()
             || r.source.is_some()
             || r.tos != 0

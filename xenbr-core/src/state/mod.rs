@@ -223,6 +223,10 @@ pub const IFA_F_TRANSIENT: u32 = 0x04 | 0x08 | 0x20 | 0x40;
 /// `RT_TABLE_MAIN`.
 pub const RT_TABLE_MAIN: u32 = 254;
 
+/// The local table (`ip route show table local`): the kernel's routes to
+/// its own and broadcast addresses.
+pub const RT_TABLE_LOCAL: u32 = 255;
+
 impl Route {
     /// True when the kernel made this route itself (from an address, or for
     /// a link that came up) and will make it again.
