@@ -1018,9 +1018,9 @@ impl Snapshot {
 
     /// True when the kernel holds a route of its own under the key of `r`
     /// in the local table, which the model does not keep for addresses a
-    /// plan adds (fib_add_ifaddr): the local route of an IPv4 address on a
-    /// link that is up, a broadcast route, or the local route of a loopback
-    /// primary's prefix, each with metric 0 and no TOS.
+    /// plan adds (fib_add_ifaddr): the local route of an IPv4 address, and
+    /// on a link that is up a broadcast route or the local route of a
+    /// loopback primary's prefix, each with metric 0 and no TOS.
     fn has_local_route(&self, r: &Route) -> bool {
         if r.table != super::RT_TABLE_LOCAL
             || !r.destination.is_ipv4()
@@ -1032,11 +1032,13 @@ impl Snapshot {
         }
         let dest = r.destination;
         let up = |n: &IfName| self.link(n).is_some_and(|l| l.up);
+        // The local route of an address stays while its link is down; its
+        // prefix's and broadcast routes come and go with the link.
         let of_address = self.addresses.iter().any(|a| {
             a.address.is_ipv4()
-                && up(&a.ifname)
                 && ((dest.prefix() == 32 && a.address.addr() == dest.addr())
-                    || (self.is_loopback(&a.ifname)
+                    || (up(&a.ifname)
+                        && self.is_loopback(&a.ifname)
                         && !a.is_secondary()
                         && a.address.network() == dest))
         });
@@ -1487,7 +1489,8 @@ mod tests {
     /// Found by the recovery law (seed 4453649924940048482) on Linux 6.18:
     /// after `ip addr add 203.0.113.5/24 dev lo`, `ip route add
     /// 203.0.113.5/32 dev lo table local` meets the kernel's own local
-    /// route: EEXIST. The model keeps no such routes for addresses a plan
+    /// route: EEXIST, as do its prefix and broadcast; an address on a link
+    /// that is down keeps its local route, not its broadcast. The model keeps no such routes for addresses a plan
     /// adds, so it must know them.
     #[test]
     fn a_route_in_the_local_table_meets_an_addresss_own() {
@@ -1509,6 +1512,13 @@ mod tests {
             assert!(e.to_string().contains("exists already"), "{dest}: {e}");
         }
         s.apply(&route("203.0.113.6/32")).unwrap();
+        // An address's own local route stays while its link is down.
+        s.apply(&bridge("d0")).unwrap();
+        s.apply(&Op::AddAddress(address("d0", "198.18.9.1/24", None)))
+            .unwrap();
+        let e = s.clone().apply(&route("198.18.9.1/32")).unwrap_err();
+        assert!(e.to_string().contains("exists already"), "{e}");
+        s.apply(&route("198.18.9.255/32")).unwrap();
     }
 
     #[test]
