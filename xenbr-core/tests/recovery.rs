@@ -682,3 +682,30 @@ fn a_delete_that_never_ran_does_not_attach_a_port_that_never_joined() {
         ],
     );
 }
+
+/// A port's MTU taken below 1280 (its bridge follows, and loses IPv6), then
+/// the bridge's MTU set back to 1500 and to 1280, all journaled and never
+/// sent: the bridge showing 1500 must not make the second step look done,
+/// whose undo would take the bridge below 1280 and lose its IPv6 address
+/// for good (law seeds 5091803258828674135 and 4095891952066089881: a
+/// setting back to where it was before the segment ends the segment).
+#[test]
+fn a_setting_set_back_within_a_segment_is_not_taken_for_done() {
+    every_step(
+        "recovery_set_back",
+        &[
+            bridge("b0"),
+            veth("p0", "p1"),
+            master("p0", Some("b0")),
+            up("p0", true),
+            up("b0", true),
+            Op::AddAddress(address("b0", "2001:db8:7::1/64", None)),
+        ],
+        &[
+            up("p1", true),
+            new_mtu("p0", 1279),
+            new_mtu("b0", 1500),
+            new_mtu("b0", 1280),
+        ],
+    );
+}

@@ -119,6 +119,11 @@ const REGRESSIONS: &[u64] = &[
     // A route added to the local table under the key of the kernel's own
     // local route of an address the plan added: EEXIST the model missed.
     4453649924940048482,
+    // A setting set back within one segment (A, B, A), journaled and
+    // never sent: the later step looked done, and its undo's side effects
+    // (a bridge below 1280, a port put on a bridge) were never repaired.
+    4095891952066089881,
+    5091803258828674135,
 ];
 
 /// The seeds of this run: the one `XENBR_LAW_SEED` names, or the

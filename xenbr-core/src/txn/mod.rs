@@ -258,12 +258,30 @@ fn forward(
         // step is acknowledged, when the name is free or is the new link's.
         // An earlier step may free the name (bridge mode renames the NIC
         // away); replay undoes the create before it undoes that rename.
+        //
+        // A step that sets what an earlier step of the segment set, or set
+        // as a side effect its undo puts back (a bridge's MTU after its
+        // port's), begins a segment of its own: were both journaled and
+        // never sent, the kernel could show the later step's value from
+        // before the earlier one (A, B, A), replay would take the later
+        // step for done, and its undo would set B, with B's side effects
+        // (a bridge below 1280 loses IPv6), which the earlier step's undo,
+        // judged never run, would not repair.
+        let mut set_here: FastSet<(IfName, Setting)> = FastSet::default();
         let mut end = i;
         while end < n {
             end += 1;
-            let next_creates = plan.steps.get(end).is_some_and(|s| s.op.is_create());
-            if plan.steps[end - 1].op.is_create()
+            let done = &plan.steps[end - 1];
+            set_here.extend(setting(&done.op));
+            set_here.extend(done.undo.iter().filter_map(setting));
+            let next = plan.steps.get(end);
+            let next_creates = next.is_some_and(|s| s.op.is_create());
+            let next_sets_again = next
+                .and_then(|s| setting(&s.op))
+                .is_some_and(|s| set_here.contains(&s));
+            if done.op.is_create()
                 || next_creates
+                || next_sets_again
                 || renamed_again(end - 1)
                 || faults.boundary(end)
             {
