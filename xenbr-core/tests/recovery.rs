@@ -709,3 +709,22 @@ fn a_setting_set_back_within_a_segment_is_not_taken_for_done() {
         ],
     );
 }
+
+/// A route added and deleted again within one plan, preferring an address
+/// the plan adds first, all journaled and never sent: the undo of the
+/// delete must not try to add a route whose add never ran (the kernel
+/// refuses its source; law seed 1781148960403963730).
+#[test]
+fn a_route_added_and_deleted_again_in_one_plan() {
+    let mut r = route("10.8.0.0/16", None, "v0", Some(100), 1000);
+    r.prefsrc = Some("198.18.3.1".parse().unwrap());
+    every_step(
+        "recovery_route_back_and_forth",
+        &[veth("v0", "v1"), up("v0", true), up("v1", true)],
+        &[
+            Op::AddAddress(address("v0", "198.18.3.1/24", None)),
+            Op::AddRoute(r.clone()),
+            Op::DelRoute(r),
+        ],
+    );
+}

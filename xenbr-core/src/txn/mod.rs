@@ -220,6 +220,25 @@ fn setting(op: &Op) -> Option<(IfName, Setting)> {
     Some((name.clone(), kind))
 }
 
+/// What an op sets, for telling when a later step sets it again: a link's
+/// setting, a route (by table and destination) or an address (by link and
+/// prefix).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Touch {
+    Link(IfName, Setting),
+    Route(u32, crate::names::IpNet),
+    Address(IfName, crate::names::IpNet),
+}
+
+/// What `op` sets, when it is one of [`Touch`]'s.
+fn touch(op: &Op) -> Option<Touch> {
+    match op {
+        Op::AddRoute(r) | Op::DelRoute(r) => Some(Touch::Route(r.table, r.destination)),
+        Op::AddAddress(a) | Op::DelAddress(a) => Some(Touch::Address(a.ifname.clone(), a.address)),
+        _ => setting(op).map(|(n, s)| Touch::Link(n, s)),
+    }
+}
+
 /// Sends the plan's steps, segment by segment. A segment ends after a step
 /// that creates a link (later steps may need its index), after a rename
 /// whose new name a later step renames away, or at a test hook.
@@ -267,18 +286,20 @@ fn forward(
         // step for done, and its undo would set B, with B's side effects
         // (a bridge below 1280 loses IPv6), which the earlier step's undo,
         // judged never run, would not repair.
-        let mut set_here: FastSet<(IfName, Setting)> = FastSet::default();
+        // The same holds of a route or an address added and deleted (or
+        // deleted and added) within one segment.
+        let mut set_here: FastSet<Touch> = FastSet::default();
         let mut end = i;
         while end < n {
             end += 1;
             let done = &plan.steps[end - 1];
-            set_here.extend(setting(&done.op));
-            set_here.extend(done.undo.iter().filter_map(setting));
+            set_here.extend(touch(&done.op));
+            set_here.extend(done.undo.iter().filter_map(touch));
             let next = plan.steps.get(end);
             let next_creates = next.is_some_and(|s| s.op.is_create());
             let next_sets_again = next
-                .and_then(|s| setting(&s.op))
-                .is_some_and(|s| set_here.contains(&s));
+                .and_then(|s| touch(&s.op))
+                .is_some_and(|t| set_here.contains(&t));
             if done.op.is_create()
                 || next_creates
                 || next_sets_again
