@@ -101,6 +101,12 @@ enum PortMacs {
     Before(Vec<Option<MacAddr>>),
 }
 
+/// The MTU the kernel gives a bridge that chose it, from its ports'
+/// smallest (`None`: no ports): that, or 1500 (`br_mtu_min`).
+fn auto_of(ports_mtu: Option<u32>) -> u32 {
+    ports_mtu.unwrap_or(1500)
+}
+
 /// A port joining a bridge, as the bridge takes it (see
 /// [`Snapshot::apply`]).
 struct Join {
@@ -237,7 +243,7 @@ impl Snapshot {
             .map(|b| {
                 let ports_mtu = self.min_port_mtu(&b);
                 let auto = self.link(&b).is_some_and(|l| {
-                    l.kind == LinkKind::Bridge && !l.mtu_set && l.mtu == ports_mtu.unwrap_or(1500)
+                    l.kind == LinkKind::Bridge && !l.mtu_set && l.mtu == auto_of(ports_mtu)
                 });
                 let macs = self.port_macs_change(op, &b);
                 // A port joining: what the bridge makes of it is known
@@ -434,7 +440,7 @@ impl Snapshot {
     /// no bridge.
     pub(crate) fn auto_mtu(&self, name: &IfName) -> Option<u32> {
         self.link(name).filter(|l| l.kind == LinkKind::Bridge)?;
-        Some(self.min_port_mtu(name).unwrap_or(1500))
+        Some(auto_of(self.min_port_mtu(name)))
     }
 
     fn apply_only(&mut self, op: &Op) -> Result<Removed> {

@@ -221,27 +221,35 @@ fn setting(op: &Op) -> Option<(IfName, Setting)> {
 }
 
 /// What an op sets, for telling when a later step sets it again: a link's
-/// setting, a route (by table and destination) or an address (by link and
-/// prefix).
+/// setting, a route (by table and destination), an address (by link and
+/// prefix), or a name (the two a rename gives up and takes).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Touch {
     Link(IfName, Setting),
     Route(u32, crate::names::IpNet),
     Address(IfName, crate::names::IpNet),
+    Name(IfName),
 }
 
-/// What `op` sets, when it is one of [`Touch`]'s.
-fn touch(op: &Op) -> Option<Touch> {
-    match op {
-        Op::AddRoute(r) | Op::DelRoute(r) => Some(Touch::Route(r.table, r.destination)),
-        Op::AddAddress(a) | Op::DelAddress(a) => Some(Touch::Address(a.ifname.clone(), a.address)),
-        _ => setting(op).map(|(n, s)| Touch::Link(n, s)),
-    }
+/// What `op` sets, as [`Touch`]es.
+fn touches(op: &Op) -> impl Iterator<Item = Touch> {
+    let (first, second) = match op {
+        Op::Rename { name, to } => (
+            Some(Touch::Name(name.clone())),
+            Some(Touch::Name(to.clone())),
+        ),
+        Op::AddRoute(r) | Op::DelRoute(r) => (Some(Touch::Route(r.table, r.destination)), None),
+        Op::AddAddress(a) | Op::DelAddress(a) => {
+            (Some(Touch::Address(a.ifname.clone(), a.address)), None)
+        }
+        _ => (setting(op).map(|(n, s)| Touch::Link(n, s)), None),
+    };
+    first.into_iter().chain(second)
 }
 
 /// Sends the plan's steps, segment by segment. A segment ends after a step
-/// that creates a link (later steps may need its index), after a rename
-/// whose new name a later step renames away, or at a test hook.
+/// that creates a link (later steps may need its index), before a step that
+/// sets again what the segment set, or at a test hook.
 fn forward(
     sock: &mut Socket,
     journal: &mut Journal,
@@ -250,25 +258,6 @@ fn forward(
     faults: Faults,
 ) -> Result<()> {
     let n = plan.steps.len();
-    // The last step that renames away from each name. A rename whose new
-    // name a later step renames away again (there and back) ends its
-    // segment: were both in one segment journaled but never sent, the
-    // link would carry the name the second gave, and replay would take
-    // the second for done and both undos would run (the kernel relabels
-    // addresses at each rename).
-    let renamed_from: FastMap<&IfName, usize> = plan
-        .steps
-        .iter()
-        .enumerate()
-        .filter_map(|(k, s)| match &s.op {
-            Op::Rename { name, .. } => Some((name, k)),
-            _ => None,
-        })
-        .collect();
-    let renamed_again = |k: usize| match &plan.steps[k].op {
-        Op::Rename { to, .. } => renamed_from.get(to).is_some_and(|j| *j > k),
-        _ => false,
-    };
     let mut i = 0;
     faults.at(0, n)?;
     while i < n {
@@ -287,25 +276,21 @@ fn forward(
         // (a bridge below 1280 loses IPv6), which the earlier step's undo,
         // judged never run, would not repair.
         // The same holds of a route or an address added and deleted (or
-        // deleted and added) within one segment.
+        // deleted and added) within one segment, and of a rename there and
+        // back: the link would carry the name the second gave, and both
+        // undos would run (the kernel relabels addresses at each rename).
         let mut set_here: FastSet<Touch> = FastSet::default();
         let mut end = i;
         while end < n {
             end += 1;
             let done = &plan.steps[end - 1];
-            set_here.extend(touch(&done.op));
-            set_here.extend(done.undo.iter().filter_map(touch));
+            set_here.extend(touches(&done.op));
+            set_here.extend(done.undo.iter().flat_map(touches));
             let next = plan.steps.get(end);
             let next_creates = next.is_some_and(|s| s.op.is_create());
-            let next_sets_again = next
-                .and_then(|s| touch(&s.op))
-                .is_some_and(|t| set_here.contains(&t));
-            if done.op.is_create()
-                || next_creates
-                || next_sets_again
-                || renamed_again(end - 1)
-                || faults.boundary(end)
-            {
+            let next_sets_again =
+                next.is_some_and(|s| touches(&s.op).any(|t| set_here.contains(&t)));
+            if done.op.is_create() || next_creates || next_sets_again || faults.boundary(end) {
                 break;
             }
         }
