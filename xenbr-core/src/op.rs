@@ -80,16 +80,38 @@ pub enum Op {
     },
     /// Add an address with all its attributes.
     /// `ip addr add ADDR [brd B] [scope S] [label L] dev NAME`
-    AddAddress(Address),
+    /// (Addresses and routes are boxed: they are several times the size of
+    /// the link ops, which a batch of guests is made of.)
+    AddAddress(Box<Address>),
     /// Delete an address. `ip addr del ADDR dev NAME`
-    DelAddress(Address),
+    DelAddress(Box<Address>),
     /// Add a route with all its attributes. `ip route add ...`
-    AddRoute(Route),
+    AddRoute(Box<Route>),
     /// Delete a route. `ip route del ...`
-    DelRoute(Route),
+    DelRoute(Box<Route>),
 }
 
 impl Op {
+    /// [`Op::AddAddress`] of `a`.
+    pub fn add_address(a: Address) -> Op {
+        Op::AddAddress(Box::new(a))
+    }
+
+    /// [`Op::DelAddress`] of `a`.
+    pub fn del_address(a: Address) -> Op {
+        Op::DelAddress(Box::new(a))
+    }
+
+    /// [`Op::AddRoute`] of `r`.
+    pub fn add_route(r: Route) -> Op {
+        Op::AddRoute(Box::new(r))
+    }
+
+    /// [`Op::DelRoute`] of `r`.
+    pub fn del_route(r: Route) -> Op {
+        Op::DelRoute(Box::new(r))
+    }
+
     /// The link this op changes (for a route, its output link).
     pub fn subject(&self) -> Option<&IfName> {
         match self {
@@ -432,13 +454,13 @@ fn plain_bridges(s: &Snapshot, op: &Op) -> Option<Vec<crate::state::Link>> {
 /// multipath route that lost hops is deleted as it is left and added whole
 /// again (adding beside it a route of its key is refused).
 fn restore(removed: Removed) -> impl Iterator<Item = Op> {
-    let addresses = removed.addresses.into_iter().map(Op::AddAddress);
-    let routes = removed.routes.into_iter().map(Op::AddRoute).chain(
+    let addresses = removed.addresses.into_iter().map(Op::add_address);
+    let routes = removed.routes.into_iter().map(Op::add_route).chain(
         removed
             .reduced
             .into_iter()
             .chain(removed.changed)
-            .flat_map(|(now, before)| [Op::DelRoute(now), Op::AddRoute(before)]),
+            .flat_map(|(now, before)| [Op::del_route(now), Op::add_route(before)]),
     );
     let ports = removed
         .ports
@@ -637,24 +659,24 @@ fn direct_inverse(before: &Snapshot, op: &Op) -> Result<Vec<Op>> {
         }],
         Op::AddAddress(a) => vec![Op::DelAddress(a.clone())],
         // Put back the address the kernel deletes, as it was.
-        Op::DelAddress(a) => vec![Op::AddAddress(
+        Op::DelAddress(a) => vec![Op::add_address(
             before
                 .addresses
                 .iter()
                 .find(|b| same_address(a, b))
                 .cloned()
-                .unwrap_or_else(|| a.clone()),
+                .unwrap_or_else(|| (**a).clone()),
         )],
         Op::AddRoute(r) => vec![Op::DelRoute(r.clone())],
         // `ip route del` names a route by what the kernel matches on; put
         // back the route that is there, with all its attributes.
-        Op::DelRoute(r) => vec![Op::AddRoute(
+        Op::DelRoute(r) => vec![Op::add_route(
             before
                 .routes
                 .iter()
                 .find(|b| same_route(r, b))
                 .cloned()
-                .unwrap_or_else(|| r.clone()),
+                .unwrap_or_else(|| (**r).clone()),
         )],
     })
 }
@@ -776,9 +798,9 @@ mod tests {
         // A link that is down can carry IPv6 addresses; bringing it up and
         // down again (the undo) drops them.
         let v6 = address("a", "2001:db8::1/64", None);
-        let before = host(&[bridge("a"), Op::AddAddress(v6.clone())]);
+        let before = host(&[bridge("a"), Op::add_address(v6.clone())]);
         let undo = round_trip(&before, &up("a", true));
-        assert_eq!(undo, vec![up("a", false), Op::AddAddress(v6)]);
+        assert_eq!(undo, vec![up("a", false), Op::add_address(v6)]);
     }
 
     #[test]
@@ -786,9 +808,12 @@ mod tests {
         // Deleting a link's last IPv4 address drops its IPv4 routes,
         // including those it had before it had any address.
         let r = route("10.0.0.0/8", None, "a", None, 254);
-        let before = host(&[bridge("a"), up("a", true), Op::AddRoute(r.clone())]);
-        let undo = round_trip(&before, &Op::AddAddress(address("a", "192.0.2.1/24", None)));
-        assert_eq!(undo.last(), Some(&Op::AddRoute(r)));
+        let before = host(&[bridge("a"), up("a", true), Op::add_route(r.clone())]);
+        let undo = round_trip(
+            &before,
+            &Op::add_address(address("a", "192.0.2.1/24", None)),
+        );
+        assert_eq!(undo.last(), Some(&Op::add_route(r)));
     }
 
     #[test]
@@ -798,8 +823,8 @@ mod tests {
         let before = host(&[
             bridge("a"),
             up("a", true),
-            Op::AddAddress(address("a", "192.0.2.10/24", None)),
-            Op::AddRoute(r.clone()),
+            Op::add_address(address("a", "192.0.2.10/24", None)),
+            Op::add_route(r.clone()),
         ]);
         // As `ip route del 198.51.100.0/24 via 192.0.2.1 dev a metric 50`
         // names it: no protocol, no metrics.
@@ -808,8 +833,8 @@ mod tests {
             metrics: vec![],
             ..r.clone()
         };
-        let undo = round_trip(&before, &Op::DelRoute(key));
-        assert_eq!(undo, vec![Op::AddRoute(r)]);
+        let undo = round_trip(&before, &Op::del_route(key));
+        assert_eq!(undo, vec![Op::add_route(r)]);
     }
 
     #[test]
@@ -819,9 +844,13 @@ mod tests {
         p1.peer = Some("10.0.0.2".parse().unwrap());
         let mut p2 = p1.clone();
         p2.peer = Some("10.0.0.3".parse().unwrap());
-        let before = host(&[bridge("a"), Op::AddAddress(p1), Op::AddAddress(p2.clone())]);
-        let undo = round_trip(&before, &Op::DelAddress(p2));
-        assert_eq!(undo, vec![Op::AddAddress(before.addresses[1].clone())]);
+        let before = host(&[
+            bridge("a"),
+            Op::add_address(p1),
+            Op::add_address(p2.clone()),
+        ]);
+        let undo = round_trip(&before, &Op::del_address(p2));
+        assert_eq!(undo, vec![Op::add_address(before.addresses[1].clone())]);
     }
 
     fn rename(from: &str, to: &str) -> Op {
@@ -833,7 +862,7 @@ mod tests {
 
     #[test]
     fn rename_is_refused_when_renaming_back_would_relabel() {
-        let a = |addr: &str, label: Option<&str>| Op::AddAddress(address("a", addr, label));
+        let a = |addr: &str, label: Option<&str>| Op::add_address(address("a", addr, label));
         let refused = |setup: &[Op]| {
             let e = rename("a", "b").inverse(&host(setup)).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{e}");

@@ -256,7 +256,7 @@ fn regenerate_fixtures() {
             master("vif2.0", Some("xenbr0")),
             up("vif2.0", true),
             up("vif3.0", true),
-            Op::AddAddress(address("vif3.0", "10.99.0.3/24", None)),
+            Op::add_address(address("vif3.0", "10.99.0.3/24", None)),
             master("vif3.0", Some("xenbr0")),
             new_mac("vif4.0", MacAddr::BRIDGE_PORT),
         ])

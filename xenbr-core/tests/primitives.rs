@@ -72,8 +72,8 @@ fn delete_bridge_restores_ports_addresses_routes() {
             master("p0", Some("br1")),
             up("br1", true),
             up("p0", true),
-            Op::AddAddress(address("br1", "10.9.9.1/24", None)),
-            Op::AddRoute(route(
+            Op::add_address(address("br1", "10.9.9.1/24", None)),
+            Op::add_route(route(
                 "10.8.0.0/16",
                 Some("10.9.9.254"),
                 "br1",
@@ -94,7 +94,7 @@ fn delete_veth_restores_both_ends() {
             new_mac("v0", mac("02:00:00:00:00:01")),
             new_mtu("v1", 1400),
             up("v0", true),
-            Op::AddAddress(address("v0", "10.7.7.1/24", None)),
+            Op::add_address(address("v0", "10.7.7.1/24", None)),
         ],
         delete("v1"),
     );
@@ -148,7 +148,7 @@ fn add_secondary_address() {
     check(
         "add_address",
         vec![],
-        Op::AddAddress(address("eth0", "192.0.2.12/24", Some("eth0:2"))),
+        Op::add_address(address("eth0", "192.0.2.12/24", Some("eth0:2"))),
     );
 }
 
@@ -157,14 +157,14 @@ fn add_ipv6_address() {
     check(
         "add_address6",
         vec![],
-        Op::AddAddress(address("eth0", "2001:db8::99/64", None)),
+        Op::add_address(address("eth0", "2001:db8::99/64", None)),
     );
 }
 
 #[test]
 fn delete_primary_address_takes_secondary_and_routes() {
     let a = address("eth0", "192.0.2.10/24", None);
-    check("del_primary", vec![], Op::DelAddress(a));
+    check("del_primary", vec![], Op::del_address(a));
 }
 
 #[test]
@@ -172,7 +172,7 @@ fn delete_ipv6_address() {
     check(
         "del_address6",
         vec![],
-        Op::DelAddress(address("eth0", "2001:db8::10/64", None)),
+        Op::del_address(address("eth0", "2001:db8::10/64", None)),
     );
 }
 
@@ -181,7 +181,7 @@ fn add_route() {
     check(
         "add_route",
         vec![],
-        Op::AddRoute(route(
+        Op::add_route(route(
             "10.1.0.0/16",
             Some("192.0.2.1"),
             "eth0",
@@ -196,7 +196,7 @@ fn delete_default_route() {
     check(
         "del_route",
         vec![],
-        Op::DelRoute(route(
+        Op::del_route(route(
             "default",
             Some("192.0.2.1"),
             "eth0",
@@ -211,7 +211,7 @@ fn delete_ipv6_route() {
     check(
         "del_route6",
         vec![],
-        Op::DelRoute(route(
+        Op::del_route(route(
             "2001:db8:1::/48",
             Some("2001:db8::1"),
             "eth0",
@@ -277,7 +277,7 @@ fn a_scoped_snapshot_agrees_with_the_full_one() {
             fixed_bridge("xenbr0"),
             veth("vif1.0", "vif1.1"),
             master("vif1.0", Some("xenbr0")),
-            Op::AddAddress(address("vif1.1", "10.5.5.5/24", None)),
+            Op::add_address(address("vif1.1", "10.5.5.5/24", None)),
         ])
         .unwrap();
     let mut sock = w.host.socket().unwrap();
@@ -304,7 +304,7 @@ fn a_scoped_snapshot_agrees_with_the_full_one() {
 fn a_link_local_added_by_hand_is_carried_like_any_address() {
     let w = world!("user_link_local");
     w.host
-        .apply(&[Op::AddAddress(address("eth0", "fe80::1/64", None))])
+        .apply(&[Op::add_address(address("eth0", "fe80::1/64", None))])
         .unwrap();
     let mut host = w.host.host(&support::state_dir("user_link_local")).unwrap();
     let s = host.snapshot().unwrap();
@@ -366,8 +366,8 @@ fn a_scoped_snapshot_names_every_hop_of_a_multipath_route() {
     w.host
         .apply(&[
             up("nic1", true),
-            Op::AddAddress(address("nic1", "198.51.100.10/24", None)),
-            Op::AddRoute(r.clone()),
+            Op::add_address(address("nic1", "198.51.100.10/24", None)),
+            Op::add_route(r.clone()),
         ])
         .unwrap();
     let mut sock = w.host.socket().unwrap();
@@ -429,12 +429,12 @@ fn an_address_with_a_lifetime_is_not_permanent() {
     a.valid_lft = Some(600);
     a.preferred_lft = Some(20);
     a.metric = Some(0);
-    check("lifetime4", vec![], Op::AddAddress(a));
+    check("lifetime4", vec![], Op::add_address(a));
     let mut a = address("eth0", "2001:db8:7::7/64", None);
     a.valid_lft = Some(600);
     a.preferred_lft = Some(0);
     a.metric = Some(0);
-    check("lifetime6", vec![], Op::AddAddress(a));
+    check("lifetime6", vec![], Op::add_address(a));
 }
 
 /// Measured on Linux 6.18: an IPv6 route added with metric 0, or none, has
@@ -444,15 +444,15 @@ fn a_route_metric_of_zero() {
     check(
         "metric0_v6",
         vec![],
-        Op::AddRoute(route("2001:db8:9::/48", None, "eth0", Some(0), 100)),
+        Op::add_route(route("2001:db8:9::/48", None, "eth0", Some(0), 100)),
     );
     let mut r = route("2001:db8:8::/48", None, "eth0", None, 100);
     r.priority = None;
-    check("metric_none_v6", vec![], Op::AddRoute(r));
+    check("metric_none_v6", vec![], Op::add_route(r));
     check(
         "metric0_v4",
         vec![],
-        Op::AddRoute(route("10.9.0.0/16", None, "eth0", Some(0), 100)),
+        Op::add_route(route("10.9.0.0/16", None, "eth0", Some(0), 100)),
     );
 }
 
@@ -511,7 +511,7 @@ fn addresses_the_kernel_refuses() {
     refused(
         "v6_other_prefix",
         vec![],
-        Op::AddAddress(address("eth0", "2001:db8::10/128", None)),
+        Op::add_address(address("eth0", "2001:db8::10/128", None)),
         libc::EEXIST,
     );
     let mut a = address("eth0", "192.0.2.12/24", None);
@@ -519,7 +519,7 @@ fn addresses_the_kernel_refuses() {
     refused(
         "v4_secondary_scope",
         vec![],
-        Op::AddAddress(a),
+        Op::add_address(a),
         libc::EINVAL,
     );
 }
@@ -533,14 +533,14 @@ fn a_route_with_the_key_of_another_is_refused() {
         vec![
             fixed_bridge("br1"),
             up("br1", true),
-            Op::AddRoute(route("10.8.0.0/16", None, "br1", None, RT_TABLE_MAIN)),
-            Op::AddRoute(route("2001:db8:8::/48", None, "br1", None, RT_TABLE_MAIN)),
+            Op::add_route(route("10.8.0.0/16", None, "br1", None, RT_TABLE_MAIN)),
+            Op::add_route(route("2001:db8:8::/48", None, "br1", None, RT_TABLE_MAIN)),
         ]
     };
     refused(
         "same_key_v4",
         setup(),
-        Op::AddRoute(route(
+        Op::add_route(route(
             "10.8.0.0/16",
             Some("192.0.2.1"),
             "eth0",
@@ -552,7 +552,7 @@ fn a_route_with_the_key_of_another_is_refused() {
     refused(
         "same_key_v6",
         setup(),
-        Op::AddRoute(route("2001:db8:8::/48", None, "eth0", None, RT_TABLE_MAIN)),
+        Op::add_route(route("2001:db8:8::/48", None, "eth0", None, RT_TABLE_MAIN)),
         libc::EEXIST,
     );
 }
@@ -564,10 +564,10 @@ fn a_route_named_by_its_key_is_deleted_whatever_its_scope() {
     let mut r = route("10.7.0.0/16", None, "eth0", None, RT_TABLE_MAIN);
     assert_eq!(r.scope, 253);
     let w = world!("del_by_key");
-    w.host.apply(&[Op::AddRoute(r.clone())]).unwrap();
+    w.host.apply(&[Op::add_route(r.clone())]).unwrap();
     r.scope = 0;
     r.protocol = 0;
-    w.host.apply(&[Op::DelRoute(r.clone())]).unwrap();
+    w.host.apply(&[Op::del_route(r.clone())]).unwrap();
     let s = w.host.socket().unwrap().snapshot().unwrap();
     assert!(!s.routes.iter().any(|x| x.destination == r.destination));
 }
@@ -671,8 +671,8 @@ fn a_bridge_that_chose_its_mtu_follows_its_ports() {
             up("br1", true),
             veth("v0", "v1"),
             master("v0", Some("br1")),
-            Op::AddAddress(address("br1", "2001:db8:4::1/64", None)),
-            Op::AddRoute(route("2001:db8:5::/48", None, "br1", None, RT_TABLE_MAIN)),
+            Op::add_address(address("br1", "2001:db8:4::1/64", None)),
+            Op::add_route(route("2001:db8:5::/48", None, "br1", None, RT_TABLE_MAIN)),
         ]
     };
     check("bridge_auto_mtu_dip", setup(), new_mtu("v0", 1200));
@@ -727,37 +727,37 @@ fn a_route_the_addresses_of_the_moment_refuse() {
     refused_any(
         "gw_unreachable4",
         vec![],
-        Op::AddRoute(r("10.1.0.0/16", "203.0.113.1")),
+        Op::add_route(r("10.1.0.0/16", "203.0.113.1")),
     );
     refused_any(
         "gw_unreachable6",
         vec![],
-        Op::AddRoute(r("2001:db8:9::/48", "2001:db8:7::1")),
+        Op::add_route(r("2001:db8:9::/48", "2001:db8:7::1")),
     );
     refused_any(
         "gw_local6",
         vec![],
-        Op::AddRoute(r("2001:db8:9::/48", "2001:db8::10")),
+        Op::add_route(r("2001:db8:9::/48", "2001:db8::10")),
     );
     let mut onlink = r("10.1.0.0/16", "192.0.2.10");
     onlink.flags = 4;
-    refused_any("gw_local_onlink4", vec![], Op::AddRoute(onlink));
+    refused_any("gw_local_onlink4", vec![], Op::add_route(onlink));
     let mut src = r("10.1.0.0/16", "192.0.2.1");
     src.prefsrc = Some("198.51.100.77".parse().unwrap());
-    refused_any("prefsrc_not_local", vec![], Op::AddRoute(src));
+    refused_any("prefsrc_not_local", vec![], Op::add_route(src));
     // Reachable through eth0's prefix, or on-link, they are taken.
     check(
         "gw_ok4",
         vec![],
-        Op::AddRoute(r("10.1.0.0/16", "192.0.2.1")),
+        Op::add_route(r("10.1.0.0/16", "192.0.2.1")),
     );
     let mut onlink = r("10.2.0.0/16", "203.0.113.1");
     onlink.flags = 4;
-    check("gw_onlink4", vec![], Op::AddRoute(onlink));
+    check("gw_onlink4", vec![], Op::add_route(onlink));
     check(
         "gw_ok6",
         vec![],
-        Op::AddRoute(r("2001:db8:9::/48", "2001:db8::1")),
+        Op::add_route(r("2001:db8:9::/48", "2001:db8::1")),
     );
 }
 
@@ -772,17 +772,17 @@ fn a_route_kept_without_its_gateways_prefix_cannot_be_deleted() {
         .apply(&[
             fixed_bridge("br1"),
             up("br1", true),
-            Op::AddAddress(address("br1", "192.0.2.5/24", None)),
-            Op::AddAddress(address("br1", "198.51.100.5/24", None)),
-            Op::AddRoute(gw_route.clone()),
+            Op::add_address(address("br1", "192.0.2.5/24", None)),
+            Op::add_address(address("br1", "198.51.100.5/24", None)),
+            Op::add_route(gw_route.clone()),
         ])
         .unwrap();
     let mut sock = w.host.socket().unwrap();
     let before = sock.snapshot().unwrap();
-    let del_addr = Op::DelAddress(address("br1", "192.0.2.5/24", None));
+    let del_addr = Op::del_address(address("br1", "192.0.2.5/24", None));
     let e = Plan::build(
         &before,
-        vec![del_addr.clone(), Op::DelRoute(gw_route.clone())],
+        vec![del_addr.clone(), Op::del_route(gw_route.clone())],
     )
     .unwrap_err();
     assert!(e.to_string().contains("could not undo"), "{e}");
@@ -792,8 +792,8 @@ fn a_route_kept_without_its_gateways_prefix_cannot_be_deleted() {
         .routes
         .iter()
         .any(|r| r.destination == gw_route.destination));
-    w.host.apply(&[Op::DelRoute(gw_route.clone())]).unwrap();
-    assert!(w.host.apply(&[Op::AddRoute(gw_route)]).is_err());
+    w.host.apply(&[Op::del_route(gw_route.clone())]).unwrap();
+    assert!(w.host.apply(&[Op::add_route(gw_route)]).is_err());
 }
 
 /// Measured on Linux 6.18: deleting a link deletes its addresses, and the
@@ -807,8 +807,8 @@ fn deleting_a_link_takes_the_routes_preferring_its_addresses() {
         vec![
             veth("v0", "v1"),
             up("v0", true),
-            Op::AddAddress(address("v0", "10.1.1.5/24", None)),
-            Op::AddRoute(r),
+            Op::add_address(address("v0", "10.1.1.5/24", None)),
+            Op::add_route(r),
         ],
         delete("v0"),
     );
@@ -830,9 +830,9 @@ fn a_deleted_links_secondary_keeps_its_routes() {
         .apply(&[
             veth("v0", "v1"),
             up("v0", true),
-            Op::AddAddress(address("v0", "10.1.1.5/24", None)),
-            Op::AddAddress(address("v0", "10.1.1.6/24", None)),
-            Op::AddRoute(r),
+            Op::add_address(address("v0", "10.1.1.5/24", None)),
+            Op::add_address(address("v0", "10.1.1.6/24", None)),
+            Op::add_route(r),
         ])
         .unwrap();
     let mut host = w.host.host(&support::state_dir(test)).unwrap();
@@ -870,13 +870,13 @@ fn an_address_that_is_an_on_link_gateway_is_refused() {
     );
     r.flags = 4;
     let w = world!("onlink_gw_local");
-    w.host.apply(&[Op::AddRoute(r.clone())]).unwrap();
+    w.host.apply(&[Op::add_route(r.clone())]).unwrap();
     let before = w.host.socket().unwrap().snapshot().unwrap();
-    let add = Op::AddAddress(address("eth0", "203.0.113.1/24", None));
+    let add = Op::add_address(address("eth0", "203.0.113.1/24", None));
     assert!(Plan::build(&before, vec![add.clone()]).is_err());
     w.host.apply(&[add]).unwrap();
-    w.host.apply(&[Op::DelRoute(r.clone())]).unwrap();
-    assert!(w.host.apply(&[Op::AddRoute(r)]).is_err());
+    w.host.apply(&[Op::del_route(r.clone())]).unwrap();
+    assert!(w.host.apply(&[Op::add_route(r)]).is_err());
 }
 
 /// Measured on Linux 6.18: a multipath route's hop through a link without
@@ -904,14 +904,14 @@ fn a_hops_link_state_flags_are_not_configuration() {
     w.host
         .apply(&[
             up("nic1", true),
-            Op::AddAddress(address("nic1", "198.51.100.10/24", None)),
+            Op::add_address(address("nic1", "198.51.100.10/24", None)),
         ])
         .unwrap();
     let mut host = w.host.host(&support::state_dir("hop_linkdown")).unwrap();
     let before = host.snapshot().unwrap();
-    let plan = Plan::build(&before, vec![Op::AddRoute(r.clone())]).unwrap();
+    let plan = Plan::build(&before, vec![Op::add_route(r.clone())]).unwrap();
     host.transact("t", |s, _| {
-        Ok((Plan::build(s, vec![Op::AddRoute(r.clone())])?, None, ()))
+        Ok((Plan::build(s, vec![Op::add_route(r.clone())])?, None, ()))
     })
     .unwrap();
     let after = host.snapshot().unwrap();
@@ -936,7 +936,7 @@ fn a_blackhole_route_has_no_link() {
         check(
             &format!("blackhole_{}", r.destination.is_ipv4()),
             vec![],
-            Op::AddRoute(r),
+            Op::add_route(r),
         );
     }
 }
@@ -970,7 +970,7 @@ fn multipath_setup() -> Vec<Op> {
         r.oif = None;
         r.scope = 0;
         r.multipath = hops;
-        Op::AddRoute(r)
+        Op::add_route(r)
     };
     let mut ops = Vec::new();
     for (a, b) in [("v0", "v1"), ("v2", "v3")] {
@@ -978,7 +978,7 @@ fn multipath_setup() -> Vec<Op> {
         ops.extend([up(a, true), up(b, true)]);
     }
     ops.extend([
-        Op::AddAddress(address("v0", "10.1.1.5/24", None)),
+        Op::add_address(address("v0", "10.1.1.5/24", None)),
         multipath(
             "10.3.0.0/16",
             vec![hop("192.0.2.1", "eth0"), hop("10.1.1.1", "v0")],
@@ -1008,7 +1008,7 @@ fn a_multipath_route_outlives_one_hop_going_down() {
     check(
         "multipath_last_ipv4",
         multipath_setup(),
-        Op::DelAddress(address("v0", "10.1.1.5/24", None)),
+        Op::del_address(address("v0", "10.1.1.5/24", None)),
     );
 }
 
@@ -1050,8 +1050,8 @@ fn a_label_cut_inside_a_character_is_read() {
         "label_cut_utf8",
         vec![
             fixed_bridge("a"),
-            Op::AddAddress(address("a", "192.0.2.1/24", None)),
-            Op::AddAddress(address("a", "192.0.2.2/24", Some("a:x"))),
+            Op::add_address(address("a", "192.0.2.1/24", None)),
+            Op::add_address(address("a", "192.0.2.2/24", Some("a:x"))),
         ],
         rename("a", "éééééééa"),
     );
@@ -1065,7 +1065,7 @@ fn preferred_sources_and_on_link_gateways() {
     let with_src = |dest: &str, table: u32| {
         let mut r = route(dest, None, "eth0", None, table);
         r.prefsrc = Some("192.0.2.11".parse().unwrap());
-        Op::AddRoute(r)
+        Op::add_route(r)
     };
     check(
         "prefsrc_main_only",
@@ -1073,7 +1073,7 @@ fn preferred_sources_and_on_link_gateways() {
             with_src("10.1.0.0/16", RT_TABLE_MAIN),
             with_src("10.2.0.0/16", 100),
         ],
-        Op::DelAddress(address("eth0", "192.0.2.11/24", Some("eth0:1"))),
+        Op::del_address(address("eth0", "192.0.2.11/24", Some("eth0:1"))),
     );
     let mut r = route(
         "10.4.0.0/16",
@@ -1085,8 +1085,8 @@ fn preferred_sources_and_on_link_gateways() {
     r.flags = 4;
     refused_any(
         "gw_onlink_broadcast",
-        vec![Op::AddAddress(address("eth0", "198.51.100.5/30", None))],
-        Op::AddRoute(r),
+        vec![Op::add_address(address("eth0", "198.51.100.5/30", None))],
+        Op::add_route(r),
     );
 }
 
@@ -1129,18 +1129,18 @@ fn a_loopback_prefix_is_all_local() {
         RT_TABLE_MAIN,
     );
     r.flags = 4;
-    let on_lo = Op::AddAddress(address("lo", "198.51.100.1/24", None));
+    let on_lo = Op::add_address(address("lo", "198.51.100.1/24", None));
     refused_any(
         "gw_in_lo_prefix",
         vec![on_lo.clone()],
-        Op::AddRoute(r.clone()),
+        Op::add_route(r.clone()),
     );
     let w = world!("lo_prefix_under_gw");
-    w.host.apply(&[Op::AddRoute(r.clone())]).unwrap();
+    w.host.apply(&[Op::add_route(r.clone())]).unwrap();
     let before = w.host.socket().unwrap().snapshot().unwrap();
     assert!(Plan::build(&before, vec![on_lo.clone()]).is_err());
-    w.host.apply(&[on_lo, Op::DelRoute(r.clone())]).unwrap();
-    assert!(w.host.apply(&[Op::AddRoute(r)]).is_err());
+    w.host.apply(&[on_lo, Op::del_route(r.clone())]).unwrap();
+    assert!(w.host.apply(&[Op::add_route(r)]).is_err());
 }
 
 /// A link taken down and brought up again in one plan is up: the two
@@ -1161,7 +1161,7 @@ fn reject6(dest: &str, kind: u8) -> Op {
     let mut r = route(dest, None, "eth0", Some(100), RT_TABLE_MAIN);
     r.oif = None;
     r.kind = kind;
-    Op::AddRoute(r)
+    Op::add_route(r)
 }
 
 /// Measured on Linux 6.18: IPv6 routes that send nowhere (blackhole,
@@ -1182,7 +1182,7 @@ fn an_ipv6_routes_mtu_follows_its_link() {
     let with_mtu = |dest: &str, mtu: u32| {
         let mut r = route(dest, None, "eth0", None, RT_TABLE_MAIN);
         r.metrics = vec![(2, mtu)];
-        Op::AddRoute(r)
+        Op::add_route(r)
     };
     let setup = || {
         vec![
@@ -1205,11 +1205,11 @@ fn a_source_local_through_loopback_stays() {
     check(
         "prefsrc_lo_prefix",
         vec![
-            Op::AddAddress(address("lo", "198.51.100.1/24", None)),
+            Op::add_address(address("lo", "198.51.100.1/24", None)),
             veth("v0", "v1"),
             up("v0", true),
-            Op::AddAddress(address("v0", "198.51.100.7/32", None)),
-            Op::AddRoute(r),
+            Op::add_address(address("v0", "198.51.100.7/32", None)),
+            Op::add_route(r),
         ],
         delete("v0"),
     );
@@ -1245,7 +1245,7 @@ fn loopback_gets_127_0_0_1_back() {
     let w = world!("lo_127");
     let mut host = w.host.host(&support::state_dir("lo_127")).unwrap();
     let lo = address("lo", "127.0.0.1/8", None);
-    let ops = vec![Op::DelAddress(lo), up("lo", false), up("lo", true)];
+    let ops = vec![Op::del_address(lo), up("lo", false), up("lo", true)];
     host.transact("t", |s, _| Ok((Plan::build(s, ops.clone())?, None, ())))
         .unwrap();
     let s = host.snapshot().unwrap();

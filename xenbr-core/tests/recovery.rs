@@ -123,7 +123,7 @@ fn delete_a_veth_end_with_settings_on_the_other() {
         ],
         &[
             new_mac("v1", MacAddr::BRIDGE_PORT),
-            Op::AddAddress(address("v1", "10.6.6.1/24", None)),
+            Op::add_address(address("v1", "10.6.6.1/24", None)),
             delete("v0"),
         ],
     );
@@ -178,7 +178,7 @@ fn routes_through_a_link_brought_up() {
     every_step(
         "recovery_routes",
         &[fixed_bridge("a")],
-        &[up("a", true), Op::AddRoute(r.clone()), Op::DelRoute(r)],
+        &[up("a", true), Op::add_route(r.clone()), Op::del_route(r)],
     );
 }
 
@@ -193,7 +193,7 @@ fn delete_a_veth_then_reuse_its_name() {
             veth("x", "y"),
             up("x", true),
             up("y", true),
-            Op::AddAddress(address("x", "2001:db8:3::3/64", None)),
+            Op::add_address(address("x", "2001:db8:3::3/64", None)),
         ],
         &[delete("x"), veth("x", "i0"), rename("x", "y")],
     );
@@ -233,8 +233,8 @@ fn a_port_mtu_that_takes_a_bridge_below_1280() {
             bridge("br1"),
             up("br1", true),
             master("eth0", Some("br1")),
-            Op::AddAddress(address("br1", "2001:db8:3::1/64", None)),
-            Op::AddRoute(route("2001:db8:5::/48", None, "br1", None, 254)),
+            Op::add_address(address("br1", "2001:db8:3::1/64", None)),
+            Op::add_route(route("2001:db8:5::/48", None, "br1", None, 254)),
         ],
         &[new_mtu("eth0", 1279), up("eth0", false)],
     );
@@ -315,7 +315,7 @@ fn delete_a_hop_link_of_an_ipv6_multipath_route() {
         setup.push(veth(a, b));
         setup.extend([up(a, true), up(b, true)]);
     }
-    setup.push(Op::AddRoute(r));
+    setup.push(Op::add_route(r));
     every_step(
         "recovery_v6_multipath_hop",
         &setup,
@@ -345,7 +345,7 @@ fn a_bridge_below_1280_then_deleted() {
         "recovery_bridge_mtu_then_delete",
         &[bridge("br1"), up("br1", true), master("eth0", Some("br1"))],
         &[
-            Op::AddAddress(address("br1", "2001:db8:3::1/64", None)),
+            Op::add_address(address("br1", "2001:db8:3::1/64", None)),
             new_mtu("eth0", 1279),
             delete("br1"),
         ],
@@ -433,8 +433,8 @@ fn an_ipv6_route_without_a_metric_beside_a_lower_one() {
     unset.priority = None;
     every_step(
         "recovery_ipv6_default_metric",
-        &[Op::AddRoute(low)],
-        &[Op::AddRoute(unset), up("eth0", true)],
+        &[Op::add_route(low)],
+        &[Op::add_route(unset), up("eth0", true)],
     );
 }
 
@@ -483,7 +483,7 @@ fn an_ipv4_route_of_metric_0_that_never_ran_beside_another() {
     every_step(
         "recovery_ipv4_metric_0",
         &[],
-        &[Op::AddRoute(direct), up("eth0", true)],
+        &[Op::add_route(direct), up("eth0", true)],
     );
 }
 
@@ -497,7 +497,7 @@ fn an_ipv6_address_on_a_link_that_had_no_ipv6() {
         &[veth("v", "w"), new_mtu("v", 576)],
         &[
             new_mtu("v", 1500),
-            Op::AddAddress(address("v", "2001:db8::5/64", None)),
+            Op::add_address(address("v", "2001:db8::5/64", None)),
         ],
     );
 }
@@ -527,11 +527,11 @@ fn a_rename_there_and_back_that_never_ran() {
         "recovery_rename_there_and_back",
         &[
             veth("v", "u"),
-            Op::AddAddress(address("v", "10.9.0.1/24", None)),
-            Op::AddAddress(address("v", "10.9.1.1/24", None)),
+            Op::add_address(address("v", "10.9.0.1/24", None)),
+            Op::add_address(address("v", "10.9.1.1/24", None)),
         ],
         &[
-            Op::DelAddress(address("v", "10.9.1.1/24", None)),
+            Op::del_address(address("v", "10.9.1.1/24", None)),
             rename("v", "w"),
             up("u", true),
             rename("w", "v"),
@@ -583,12 +583,12 @@ fn multipath_losing_addresses(v0_flags: u8) -> (Vec<Op>, Vec<Op>) {
         veth("v0", "v1"),
         up("v0", true),
         up("v1", true),
-        Op::AddAddress(address("v0", "198.18.1.1/24", None)),
-        Op::AddRoute(r),
+        Op::add_address(address("v0", "198.18.1.1/24", None)),
+        Op::add_route(r),
     ];
     let ops = vec![
-        Op::DelAddress(address("v0", "198.18.1.1/24", None)),
-        Op::DelAddress(address("eth0", "192.0.2.10/24", None)),
+        Op::del_address(address("v0", "198.18.1.1/24", None)),
+        Op::del_address(address("eth0", "192.0.2.10/24", None)),
     ];
     (setup, ops)
 }
@@ -622,15 +622,15 @@ fn source_inside_loopback_prefix(closer: bool) -> (Vec<Op>, Vec<Op>) {
     r.prefsrc = Some("198.18.5.10".parse().unwrap());
     let mut setup = vec![
         up("lo", true),
-        Op::AddAddress(address("lo", "198.18.5.1/24", None)),
-        Op::AddAddress(address("eth0", "198.18.5.10/24", None)),
+        Op::add_address(address("lo", "198.18.5.1/24", None)),
+        Op::add_address(address("eth0", "198.18.5.10/24", None)),
     ];
     if closer {
-        setup.push(Op::AddAddress(address("eth0", "198.18.5.5/25", None)));
+        setup.push(Op::add_address(address("eth0", "198.18.5.5/25", None)));
     }
-    setup.push(Op::AddRoute(r));
+    setup.push(Op::add_route(r));
     let ops = vec![
-        Op::DelAddress(address("eth0", "198.18.5.10/24", None)),
+        Op::del_address(address("eth0", "198.18.5.10/24", None)),
         up("eth0", false),
     ];
     (setup, ops)
@@ -649,13 +649,13 @@ fn a_preferred_secondary_under_a_closer_prefix_goes() {
         "recovery_src_secondary",
         &[
             up("lo", true),
-            Op::AddAddress(address("lo", "198.18.5.1/24", None)),
-            Op::AddAddress(address("eth0", "198.18.5.10/24", None)),
-            Op::AddAddress(address("eth0", "198.18.5.11/24", None)),
-            Op::AddAddress(address("eth0", "198.18.5.5/25", None)),
-            Op::AddRoute(r),
+            Op::add_address(address("lo", "198.18.5.1/24", None)),
+            Op::add_address(address("eth0", "198.18.5.10/24", None)),
+            Op::add_address(address("eth0", "198.18.5.11/24", None)),
+            Op::add_address(address("eth0", "198.18.5.5/25", None)),
+            Op::add_route(r),
         ],
-        &[Op::DelAddress(address("eth0", "198.18.5.11/24", None))],
+        &[Op::del_address(address("eth0", "198.18.5.11/24", None))],
     );
 }
 
@@ -699,7 +699,7 @@ fn a_setting_set_back_within_a_segment_is_not_taken_for_done() {
             master("p0", Some("b0")),
             up("p0", true),
             up("b0", true),
-            Op::AddAddress(address("b0", "2001:db8:7::1/64", None)),
+            Op::add_address(address("b0", "2001:db8:7::1/64", None)),
         ],
         &[
             up("p1", true),
@@ -722,9 +722,9 @@ fn a_route_added_and_deleted_again_in_one_plan() {
         "recovery_route_back_and_forth",
         &[veth("v0", "v1"), up("v0", true), up("v1", true)],
         &[
-            Op::AddAddress(address("v0", "198.18.3.1/24", None)),
-            Op::AddRoute(r.clone()),
-            Op::DelRoute(r),
+            Op::add_address(address("v0", "198.18.3.1/24", None)),
+            Op::add_route(r.clone()),
+            Op::del_route(r),
         ],
     );
 }

@@ -199,13 +199,13 @@ fn two_nics_in_one_transaction() {
     w.host.veth_to("eth1", &up2, "up1").unwrap();
     up2.apply(&[
         up("up1", true),
-        Op::AddAddress(xenbr_core::sandbox::address("up1", "198.51.100.1/24", None)),
+        Op::add_address(xenbr_core::sandbox::address("up1", "198.51.100.1/24", None)),
     ])
     .unwrap();
     w.host
         .apply(&[
             up("eth1", true),
-            Op::AddAddress(xenbr_core::sandbox::address(
+            Op::add_address(xenbr_core::sandbox::address(
                 "eth1",
                 "198.51.100.20/24",
                 None,

@@ -147,19 +147,19 @@ pub enum Request {
         /// Link index.
         index: u32,
         /// The address.
-        addr: Address,
+        addr: Box<Address>,
     },
     /// `RTM_DELADDR`.
     DelAddr {
         /// Link index.
         index: u32,
         /// The address.
-        addr: Address,
+        addr: Box<Address>,
     },
     /// `RTM_NEWROUTE`.
     NewRoute {
         /// The route.
-        route: Route,
+        route: Box<Route>,
         /// Output link index.
         oif: Option<u32>,
         /// Output link index of each next hop.
@@ -168,7 +168,7 @@ pub enum Request {
     /// `RTM_DELROUTE`.
     DelRoute {
         /// The route.
-        route: Route,
+        route: Box<Route>,
         /// Output link index.
         oif: Option<u32>,
         /// Output link index of each next hop.

@@ -181,8 +181,8 @@ pub fn carried(snap: &Snapshot, dev: &IfName) -> (Vec<Address>, Vec<Route>) {
 /// Ops that take the carried routes and addresses off (routes first, then
 /// addresses, secondaries before primaries).
 fn take_off(addrs: &[Address], routes: &[Route]) -> Vec<Op> {
-    let mut ops: Vec<Op> = routes.iter().cloned().map(Op::DelRoute).collect();
-    ops.extend(addrs.iter().rev().cloned().map(Op::DelAddress));
+    let mut ops: Vec<Op> = routes.iter().cloned().map(Op::del_route).collect();
+    ops.extend(addrs.iter().rev().cloned().map(Op::del_address));
     ops
 }
 
@@ -207,7 +207,7 @@ fn put_on(addrs: &[Address], routes: &[Route], from: &IfName, to: &IfName) -> (V
                     *l = new;
                 }
             }
-            Op::AddAddress(a)
+            Op::add_address(a)
         })
         .collect();
     let r = routes
@@ -222,7 +222,7 @@ fn put_on(addrs: &[Address], routes: &[Route], from: &IfName, to: &IfName) -> (V
                     rename_ref(o, from, to);
                 }
             }
-            Op::AddRoute(r)
+            Op::add_route(r)
         })
         .collect();
     (a, r)

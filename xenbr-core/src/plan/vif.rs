@@ -215,7 +215,7 @@ pub fn plan_online(snap: &Snapshot, records: &Records, reqs: &[VifRequest]) -> R
                 up: false,
             });
         }
-        ops.extend(mine.into_iter().rev().cloned().map(Op::DelAddress));
+        ops.extend(mine.into_iter().rev().cloned().map(Op::del_address));
         if l.mac != Some(MacAddr::BRIDGE_PORT) {
             ops.push(Op::SetMac {
                 name: r.name.clone(),

@@ -124,34 +124,34 @@ impl World {
                 name: name("up0"),
                 up: true,
             },
-            Op::AddAddress(address("up0", "192.0.2.1/24", None)),
-            Op::AddAddress(address("up0", "2001:db8::1/64", None)),
-            Op::AddAddress(address("up0", "198.51.100.1/24", None)),
+            Op::add_address(address("up0", "192.0.2.1/24", None)),
+            Op::add_address(address("up0", "2001:db8::1/64", None)),
+            Op::add_address(address("up0", "198.51.100.1/24", None)),
         ])?;
         host.apply(&[
             Op::SetUp {
                 name: name(nic),
                 up: true,
             },
-            Op::AddAddress(address(nic, "192.0.2.10/24", None)),
-            Op::AddAddress(address(nic, "192.0.2.11/24", Some(&format!("{nic}:1")))),
-            Op::AddAddress(address(nic, "2001:db8::10/64", None)),
-            Op::AddRoute(route(
+            Op::add_address(address(nic, "192.0.2.10/24", None)),
+            Op::add_address(address(nic, "192.0.2.11/24", Some(&format!("{nic}:1")))),
+            Op::add_address(address(nic, "2001:db8::10/64", None)),
+            Op::add_route(route(
                 "default",
                 Some("192.0.2.1"),
                 nic,
                 None,
                 RT_TABLE_MAIN,
             )),
-            Op::AddRoute(route(
+            Op::add_route(route(
                 "198.51.100.0/24",
                 Some("192.0.2.1"),
                 nic,
                 Some(50),
                 RT_TABLE_MAIN,
             )),
-            Op::AddRoute(route("203.0.113.0/24", Some("192.0.2.1"), nic, None, 100)),
-            Op::AddRoute(route(
+            Op::add_route(route("203.0.113.0/24", Some("192.0.2.1"), nic, None, 100)),
+            Op::add_route(route(
                 "2001:db8:1::/48",
                 Some("2001:db8::1"),
                 nic,
@@ -175,8 +175,8 @@ impl World {
                 name: name("eth0"),
                 up: true,
             },
-            Op::AddAddress(address("eth0", &format!("{addr}/24"), None)),
-            Op::AddRoute(route(
+            Op::add_address(address("eth0", &format!("{addr}/24"), None)),
+            Op::add_route(route(
                 "default",
                 Some("192.0.2.1"),
                 "eth0",

@@ -657,7 +657,7 @@ impl Snapshot {
                 // would refuse to add it back (see check_route): nothing
                 // that removes it could be undone.
                 let mut probe = self.clone();
-                probe.addresses.push(a.clone());
+                probe.addresses.push((**a).clone());
                 let spoils = |r: &&Route| {
                     r.gateways().any(|(g, onlink)| {
                         probe.bad_gateway(g, onlink) && !self.bad_gateway(g, onlink)
@@ -711,7 +711,7 @@ impl Snapshot {
                 let ipv4 = a.address.is_ipv4();
                 let name = a.ifname.clone();
                 let at = self.insertion_point(&a);
-                self.addresses.insert(at, a);
+                self.addresses.insert(at, *a);
                 if ipv4 && self.link(&name).is_some_and(|l| l.up) {
                     self.revive_hops(&name, Some(true));
                 }
@@ -789,7 +789,7 @@ impl Snapshot {
                     (true, 0) => None,
                     (_, p) => Some(p),
                 };
-                self.routes.push(r);
+                self.routes.push(*r);
             }
             Op::DelRoute(r) => {
                 let pos = self
@@ -1384,11 +1384,11 @@ mod tests {
             ("10.0.1.1/24", None),
             ("10.0.2.1/24", Some("A:x")),
         ] {
-            s.apply(&Op::AddAddress(address("A", a, l))).unwrap();
+            s.apply(&Op::add_address(address("A", a, l))).unwrap();
         }
         let mut lo = address("A", "127.0.0.5/8", None);
         lo.scope = 254;
-        s.apply(&Op::AddAddress(lo)).unwrap();
+        s.apply(&Op::add_address(lo)).unwrap();
         s.apply(&Op::Rename {
             name: n("A"),
             to: n("B"),
@@ -1412,9 +1412,9 @@ mod tests {
     fn rename_to_a_long_multibyte_name_shortens_labels_by_characters() {
         let mut s = Snapshot::default();
         s.apply(&bridge("A")).unwrap();
-        s.apply(&Op::AddAddress(address("A", "192.0.2.1/24", None)))
+        s.apply(&Op::add_address(address("A", "192.0.2.1/24", None)))
             .unwrap();
-        s.apply(&Op::AddAddress(address("A", "198.51.100.1/24", None)))
+        s.apply(&Op::add_address(address("A", "198.51.100.1/24", None)))
             .unwrap();
         // 15 bytes; "B:2" must fit in 15, so the name is cut to 13 bytes,
         // inside the seventh 'é': six are kept.
@@ -1460,30 +1460,30 @@ mod tests {
             ("B", "10.0.0.1/32"),
             ("C", "10.1.0.1/24"),
         ] {
-            s.apply(&Op::AddAddress(address(dev, a, None))).unwrap();
+            s.apply(&Op::add_address(address(dev, a, None))).unwrap();
         }
         let mut via_c = crate::sandbox::route("192.0.2.0/24", None, "C", None, 254);
         via_c.prefsrc = Some("10.0.0.1".parse().unwrap());
         let mut via_c2 = crate::sandbox::route("198.51.100.0/24", None, "C", None, 254);
         via_c2.prefsrc = Some("10.9.0.2".parse().unwrap());
-        s.apply(&Op::AddRoute(via_c.clone())).unwrap();
-        s.apply(&Op::AddRoute(via_c2.clone())).unwrap();
+        s.apply(&Op::add_route(via_c.clone())).unwrap();
+        s.apply(&Op::add_route(via_c2.clone())).unwrap();
 
         let r = s
-            .apply(&Op::DelAddress(address("A", "10.0.0.1/24", None)))
+            .apply(&Op::del_address(address("A", "10.0.0.1/24", None)))
             .unwrap();
         assert!(r.routes.is_empty(), "10.0.0.1 is still on B: {r:?}");
         assert_eq!(s.routes.len(), 2);
 
         let r = s
-            .apply(&Op::DelAddress(address("B", "10.0.0.1/32", None)))
+            .apply(&Op::del_address(address("B", "10.0.0.1/32", None)))
             .unwrap();
         assert_eq!(r.routes, vec![via_c]);
 
         // 10.9.0.2 is a secondary of 10.9.0.1: it goes with it, and so does
         // the route preferring it.
         let r = s
-            .apply(&Op::DelAddress(address("A", "10.9.0.1/24", None)))
+            .apply(&Op::del_address(address("A", "10.9.0.1/24", None)))
             .unwrap();
         assert_eq!(r.addresses.len(), 1);
         assert_eq!(r.routes, vec![via_c2]);
@@ -1506,12 +1506,12 @@ mod tests {
         lo.kind = LinkKind::Other;
         lo.mac = Some(MacAddr([0; 6]));
         lo.up = true;
-        s.apply(&Op::AddAddress(address("lo0", "203.0.113.5/24", None)))
+        s.apply(&Op::add_address(address("lo0", "203.0.113.5/24", None)))
             .unwrap();
         let route = |dest: &str| {
             let mut r = crate::sandbox::route(dest, None, "lo0", None, 255);
             r.scope = 253;
-            Op::AddRoute(r)
+            Op::add_route(r)
         };
         for dest in ["203.0.113.5/32", "203.0.113.0/24", "203.0.113.255/32"] {
             let e = s.clone().apply(&route(dest)).unwrap_err();
@@ -1520,7 +1520,7 @@ mod tests {
         s.apply(&route("203.0.113.6/32")).unwrap();
         // An address's own local route stays while its link is down.
         s.apply(&bridge("d0")).unwrap();
-        s.apply(&Op::AddAddress(address("d0", "198.18.9.1/24", None)))
+        s.apply(&Op::add_address(address("d0", "198.18.9.1/24", None)))
             .unwrap();
         let e = s.clone().apply(&route("198.18.9.1/32")).unwrap_err();
         assert!(e.to_string().contains("exists already"), "{e}");
@@ -1560,10 +1560,10 @@ mod tests {
         let r6 = crate::sandbox::route("2001:db8:5::/48", None, "A", None, 254);
         let r4 = crate::sandbox::route("192.0.2.0/24", None, "A", None, 254);
         for op in [
-            Op::AddAddress(v6.clone()),
-            Op::AddAddress(v4),
-            Op::AddRoute(r6.clone()),
-            Op::AddRoute(r4),
+            Op::add_address(v6.clone()),
+            Op::add_address(v4),
+            Op::add_route(r6.clone()),
+            Op::add_route(r4),
         ] {
             s.apply(&op).unwrap();
         }
@@ -1572,13 +1572,13 @@ mod tests {
         assert_eq!(r.addresses, vec![v6.clone()]);
         assert_eq!(r.routes, vec![r6.clone()]);
         assert_eq!((s.addresses.len(), s.routes.len()), (1, 1));
-        let e = s.apply(&Op::AddAddress(v6.clone())).unwrap_err();
+        let e = s.apply(&Op::add_address(v6.clone())).unwrap_err();
         assert_eq!(e.errno(), Some(libc::EINVAL));
-        let e = s.apply(&Op::AddRoute(r6.clone())).unwrap_err();
+        let e = s.apply(&Op::add_route(r6.clone())).unwrap_err();
         assert_eq!(e.errno(), Some(libc::ENODEV));
         s.apply(&mtu(1280)).unwrap();
-        s.apply(&Op::AddAddress(v6)).unwrap();
-        s.apply(&Op::AddRoute(r6)).unwrap();
+        s.apply(&Op::add_address(v6)).unwrap();
+        s.apply(&Op::add_route(r6)).unwrap();
 
         let mut lo = new_link(&n("lo"), LinkKind::Other, "");
         lo.index = 1;

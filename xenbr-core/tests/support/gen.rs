@@ -790,19 +790,19 @@ pub fn realise_valid(state: &Snapshot, seen: &BTreeSet<IfName>, s: &OpSeed) -> O
             name: link?.name.clone(),
             up: s.bit || s.bit2,
         },
-        OpKind::AddAddress => Op::AddAddress(s.addr.on(&link?.name)),
+        OpKind::AddAddress => Op::add_address(s.addr.on(&link?.name)),
         OpKind::DelAddress => {
             let a = pick(&s.a, &state.addresses)?;
-            Op::DelAddress(if s.bit {
+            Op::del_address(if s.bit {
                 address_key_only(a)
             } else {
                 a.clone()
             })
         }
-        OpKind::AddRoute => Op::AddRoute(s.route.realise(state)?),
+        OpKind::AddRoute => Op::add_route(s.route.realise(state)?),
         OpKind::DelRoute => {
             let r = pick(&s.a, &state.routes)?;
-            Op::DelRoute(if s.bit { route_key_only(r) } else { r.clone() })
+            Op::del_route(if s.bit { route_key_only(r) } else { r.clone() })
         }
     })
 }
@@ -823,7 +823,7 @@ pub fn realise_invalid(state: &Snapshot, s: &OpSeed) -> Op {
         OpKind::DeleteLink => Op::DeleteLink {
             name: missing.clone(),
         },
-        OpKind::AddAddress => Op::AddAddress(s.addr.on(&missing)),
+        OpKind::AddAddress => Op::add_address(s.addr.on(&missing)),
         OpKind::SetMaster => Op::SetMaster {
             name: missing.clone(),
             master: None,
@@ -914,7 +914,7 @@ pub fn realise_invalid(state: &Snapshot, s: &OpSeed) -> Op {
         }
         OpKind::AddAddress | OpKind::DelAddress => {
             if s.kind == OpKind::AddAddress && !state.addresses.is_empty() {
-                Some(Op::AddAddress(s.a.get(&state.addresses).clone()))
+                Some(Op::add_address(s.a.get(&state.addresses).clone()))
             } else {
                 let mut a = s.addr.on(&link.name);
                 a.address = net(
@@ -930,24 +930,24 @@ pub fn realise_invalid(state: &Snapshot, s: &OpSeed) -> Op {
                     .addresses
                     .iter()
                     .any(|b| b.ifname == a.ifname && b.address == a.address))
-                .then_some(Op::DelAddress(a))
+                .then_some(Op::del_address(a))
             }
         }
         OpKind::AddRoute | OpKind::DelRoute => {
             let down: Vec<&Link> = links.iter().copied().filter(|l| !l.up).collect();
             if s.kind == OpKind::AddRoute && s.bit && !state.routes.is_empty() {
-                Some(Op::AddRoute(s.a.get(&state.routes).clone()))
+                Some(Op::add_route(s.a.get(&state.routes).clone()))
             } else if s.kind == OpKind::AddRoute && !down.is_empty() {
                 let mut seed = s.route.clone();
                 seed.blackhole = false;
-                seed.realise_via(state, &down).map(Op::AddRoute)
+                seed.realise_via(state, &down).map(Op::add_route)
             } else {
                 let mut seed = s.route.clone();
                 seed.dest = 3;
                 seed.dest_n = 250;
                 seed.realise(state)
                     .filter(|r| !state.routes.iter().any(|b| same_route(r, b)))
-                    .map(Op::DelRoute)
+                    .map(Op::del_route)
             }
         }
         OpKind::SetMac | OpKind::SetUp => None,
@@ -1892,9 +1892,9 @@ pub fn arbitrary_op() -> impl Strategy<Value = Op> {
         (pool_name(), prop::option::of(pool_name()))
             .prop_map(|(name, master)| Op::SetMaster { name, master }),
         (pool_name(), any::<bool>()).prop_map(|(name, up)| Op::SetUp { name, up }),
-        any_address().prop_map(Op::AddAddress),
-        any_address().prop_map(Op::DelAddress),
-        any_route().prop_map(Op::AddRoute),
-        any_route().prop_map(Op::DelRoute),
+        any_address().prop_map(Op::add_address),
+        any_address().prop_map(Op::del_address),
+        any_route().prop_map(Op::add_route),
+        any_route().prop_map(Op::del_route),
     ]
 }
