@@ -25,23 +25,31 @@ pub struct VifOutcome {
     pub applied: Applied,
 }
 
-fn what(verb: &str, names: impl Iterator<Item = impl std::fmt::Display>) -> String {
-    let names: Vec<String> = names.map(|n| n.to_string()).collect();
-    match names.len() {
-        0..=3 => format!("vif {verb} {}", names.join(" ")),
-        n => format!("vif {verb} {} and {} more", names[..2].join(" "), n - 2),
+fn what<T: std::fmt::Display>(verb: &str, names: impl ExactSizeIterator<Item = T>) -> String {
+    let n = names.len();
+    let shown = if n <= 3 { n } else { 2 };
+    let mut s = format!("vif {verb}");
+    for name in names.take(shown) {
+        s.push(' ');
+        s.push_str(&name.to_string());
     }
+    if n > shown {
+        s.push_str(&format!(" and {} more", n - shown));
+    }
+    s
 }
 
 /// What `vif online` needs to see: the interfaces, the names they will take,
 /// the bridges asked for (and `ethN` for Xen's `xenbrN` fallback), and every
 /// bridge when one has to be chosen.
 fn scope_online(reqs: &[VifRequest]) -> Option<Scope> {
-    let mut links = Vec::with_capacity(reqs.len() * 2);
+    let mut links = Vec::with_capacity(reqs.len() + 2);
+    // A batch names the same bridge a thousand times: each once.
+    let mut bridges: crate::fasthash::FastSet<&IfName> = Default::default();
     for r in reqs {
         links.push(r.name.clone());
         links.extend(r.vifname.iter().cloned());
-        if let Some(b) = &r.bridge {
+        if let Some(b) = r.bridge.as_ref().filter(|b| bridges.insert(*b)) {
             links.push(b.clone());
             if let Some(eth) = b
                 .as_str()

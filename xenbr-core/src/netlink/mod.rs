@@ -16,5 +16,5 @@ pub use events::{LinkEvent, LinkEventStream, LinkMonitor, LinkState, Stopper};
 pub use request::{Request, SetLink, Target};
 pub use scope::Scope;
 pub(crate) use scope::BY_NAME_MAX;
-pub(crate) use socket::Outcome;
 pub use socket::Socket;
+pub(crate) use socket::{Encoded, Outcome};

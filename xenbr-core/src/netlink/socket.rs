@@ -352,34 +352,29 @@ impl Socket {
         Ok(out)
     }
 
-    /// Sends pre-encoded requests (each with `NLM_F_ACK` and the sequence
-    /// number in `seqs`), packed into datagrams of up to 32 KiB and as many
-    /// requests as the receive buffer has room to ACK, and maps every ACK back
-    /// to its request. After a datagram with a failure, later datagrams are
-    /// not sent (their requests are `NotSent`); requests in the same datagram
-    /// after the failed one have been processed by the kernel and are reported
-    /// as they came out.
-    pub(crate) fn batch(
-        &mut self,
-        reqs: &[Vec<u8>],
-        seqs: &[u32],
-        op: &str,
-    ) -> Result<Vec<Outcome>> {
-        let mut outcomes = vec![Outcome::NotSent; reqs.len()];
-        let mut i = 0;
-        let mut datagram = Vec::with_capacity(TX_DATAGRAM);
-        while i < reqs.len() {
-            datagram.clear();
+    /// Sends the requests of `reqs` from the `from`th on, packed into
+    /// datagrams of up to 32 KiB and as many requests as the receive buffer
+    /// has room to ACK, and maps every ACK back to its request. After a
+    /// datagram with a failure, later datagrams are not sent (their requests
+    /// are `NotSent`); requests in the same datagram after the failed one have
+    /// been processed by the kernel and are reported as they came out.
+    pub(crate) fn batch(&mut self, reqs: &Encoded, from: usize, op: &str) -> Result<Vec<Outcome>> {
+        let n = reqs.len();
+        let mut outcomes = vec![Outcome::NotSent; n.saturating_sub(from)];
+        let mut i = from;
+        while i < n {
+            // The requests lie back to back: a datagram is a slice of them.
             let start = i;
-            while i < reqs.len()
+            let begin = reqs.start(start);
+            while i < n
                 && i - start < self.window
-                && (datagram.is_empty() || datagram.len() + reqs[i].len() <= TX_DATAGRAM)
+                && (i == start || reqs.ends[i] - begin <= TX_DATAGRAM)
             {
-                datagram.extend_from_slice(&reqs[i]);
                 i += 1;
             }
-            self.send(&datagram, op)?;
-            let first = seqs[start];
+            self.send(&reqs.bytes[begin..reqs.ends[i - 1]], op)?;
+            let seqs = &reqs.seqs[start..i];
+            let first = seqs[0];
             let mut pending = i - start;
             while pending > 0 {
                 let len = self.recv(op)?;
@@ -389,11 +384,11 @@ impl Socket {
                         continue;
                     }
                     let k = m.seq.wrapping_sub(first) as usize;
-                    if k >= i - start || seqs[start + k] != m.seq {
+                    if k >= seqs.len() || seqs[k] != m.seq {
                         continue;
                     }
                     let ack = parse_error_payload(m.flags, m.payload);
-                    outcomes[start + k] = if ack.errno == 0 {
+                    outcomes[start - from + k] = if ack.errno == 0 {
                         Outcome::Done
                     } else {
                         Outcome::Failed(ack)
@@ -401,7 +396,7 @@ impl Socket {
                     pending -= 1;
                 }
             }
-            if outcomes[start..i]
+            if outcomes[start - from..i - from]
                 .iter()
                 .any(|o| matches!(o, Outcome::Failed(_)))
             {
@@ -409,6 +404,47 @@ impl Socket {
             }
         }
         Ok(outcomes)
+    }
+}
+
+/// Requests encoded back to back, each with `NLM_F_ACK` and its own
+/// sequence number, as [`Socket::batch`] sends them: one buffer, so that a
+/// datagram is a slice of it rather than a copy of a thousand small ones.
+#[derive(Debug, Default)]
+pub(crate) struct Encoded {
+    bytes: Vec<u8>,
+    /// Where each request ends in `bytes`.
+    ends: Vec<usize>,
+    seqs: Vec<u32>,
+}
+
+impl Encoded {
+    /// Room for `n` requests of a link's size.
+    pub(crate) fn with_capacity(n: usize) -> Encoded {
+        Encoded {
+            bytes: Vec::with_capacity(n * 64),
+            ends: Vec::with_capacity(n),
+            seqs: Vec::with_capacity(n),
+        }
+    }
+
+    /// Encodes `req` with a fresh sequence number of `sock`.
+    pub(crate) fn push(&mut self, sock: &mut Socket, req: &super::Request) {
+        let seq = req.encode(sock, &mut self.bytes);
+        self.ends.push(self.bytes.len());
+        self.seqs.push(seq);
+    }
+
+    /// How many requests it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn start(&self, k: usize) -> usize {
+        match k {
+            0 => 0,
+            k => self.ends[k - 1],
+        }
     }
 }
 

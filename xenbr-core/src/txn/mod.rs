@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::fasthash::{FastMap, FastSet};
 use crate::journal::{BoundOp, Entry, Journal, StepUndo};
 use crate::names::IfName;
-use crate::netlink::{Outcome, Request, Socket};
+use crate::netlink::{Encoded, Outcome, Request, Socket};
 use crate::op::Op;
 use crate::plan::Plan;
 use crate::state::{compare, Snapshot};
@@ -151,7 +151,7 @@ pub(crate) fn run(
             .collect(),
         journaled: Vec::with_capacity(plan.steps.len()),
         created: Vec::new(),
-        set_by_undo: FastSet::default(),
+        set_by_undo: FastSet::with_capacity_and_hasher(plan.steps.len(), Default::default()),
         reshaped: false,
         sent: 0,
         requests: 0,
@@ -260,6 +260,10 @@ fn forward(
     let n = plan.steps.len();
     let mut i = 0;
     faults.at(0, n)?;
+    // What the current segment set. Sized for one segment of every step and
+    // its undo, as a batch of guests is, and cleared for each segment:
+    // growing it step by step rehashed it a dozen times.
+    let mut set_here: FastSet<Touch> = FastSet::with_capacity_and_hasher(2 * n, Default::default());
     while i < n {
         // A create is a segment of its own: its undo (delete by name, as
         // its index is not known yet) is journaled only once every earlier
@@ -279,7 +283,7 @@ fn forward(
         // deleted and added) within one segment, and of a rename there and
         // back: the link would carry the name the second gave, and both
         // undos would run (the kernel relabels addresses at each rename).
-        let mut set_here: FastSet<Touch> = FastSet::default();
+        set_here.clear();
         let mut end = i;
         while end < n {
             end += 1;
@@ -393,17 +397,14 @@ fn forward(
         }
         journal.append_undo(&p.journaled[first_undo..])?;
         faults.journaled(i);
-        let mut bytes = Vec::with_capacity(reqs.len());
-        let mut seqs = Vec::with_capacity(reqs.len());
+        let mut encoded = Encoded::with_capacity(reqs.len());
         for r in &reqs {
-            let mut b = Vec::new();
-            seqs.push(r.encode(sock, &mut b));
-            bytes.push(b);
+            encoded.push(sock, r);
         }
         // From here on, every step of the segment may have reached the kernel.
         p.sent = end;
         p.requests += reqs.len();
-        let outcomes = sock.batch(&bytes, &seqs, "apply plan")?;
+        let outcomes = sock.batch(&encoded, 0, "apply plan")?;
         if let Some((k, ack)) = outcomes.iter().enumerate().find_map(|(k, o)| match o {
             Outcome::Failed(a) => Some((k, a.clone())),
             _ => None,
@@ -473,9 +474,9 @@ pub(crate) fn direct(sock: &mut Socket, ops: &[Op]) -> Result<()> {
 
 /// Sends one request and waits for its ACK.
 pub(crate) fn send_one(sock: &mut Socket, req: &Request, what: &str) -> Result<()> {
-    let mut b = Vec::new();
-    let seq = req.encode(sock, &mut b);
-    match sock.batch(&[b], &[seq], what)?.pop() {
+    let mut one = Encoded::with_capacity(1);
+    one.push(sock, req);
+    match sock.batch(&one, 0, what)?.pop() {
         Some(Outcome::Done) => Ok(()),
         Some(Outcome::Failed(ack)) => Err(ack.into_error(what, req.exists_note())),
         _ => Err(Error::internal(what, "no answer from the kernel")),

@@ -13,7 +13,7 @@ use super::bind::{already_so, bind};
 use crate::error::Error;
 use crate::journal::{BoundOp, StepUndo};
 use crate::names::IfName;
-use crate::netlink::{Outcome, Request, SetLink, Socket, Target};
+use crate::netlink::{Encoded, Outcome, Request, SetLink, Socket, Target};
 use crate::op::Op;
 
 /// Applies the undo of `steps` (given in the order they were journaled),
@@ -255,18 +255,15 @@ fn flush(sock: &mut Socket, batch: &mut Vec<(Request, String)>, errors: &mut Vec
     if batch.is_empty() {
         return;
     }
-    let mut bytes = Vec::with_capacity(batch.len());
-    let mut seqs = Vec::with_capacity(batch.len());
+    let mut reqs = Encoded::with_capacity(batch.len());
     for (r, _) in batch.iter() {
-        let mut b = Vec::new();
-        seqs.push(r.encode(sock, &mut b));
-        bytes.push(b);
+        reqs.push(sock, r);
     }
     // Each datagram's requests are all processed; a failure must not stop
     // the rest of the undo, so send datagrams one at a time until all went.
     let mut start = 0;
     while start < batch.len() {
-        match sock.batch(&bytes[start..], &seqs[start..], "undo") {
+        match sock.batch(&reqs, start, "undo") {
             Ok(outcomes) => {
                 let mut sent = 0;
                 for (k, o) in outcomes.into_iter().enumerate() {
