@@ -239,7 +239,7 @@ impl FromStr for MacAddr {
 impl MacAddr {
     /// `aa:bb:cc:dd:ee:ff`, written without the formatting machinery (the
     /// journal writes one for every MAC a batch changes).
-    fn text(&self) -> [u8; 17] {
+    pub(crate) fn text(&self) -> [u8; 17] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut t = [b':'; 17];
         for (i, b) in self.0.iter().enumerate() {

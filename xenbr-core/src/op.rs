@@ -234,7 +234,7 @@ impl Op {
 /// refused here, before anything is done, rather than in a rollback.
 pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
     match plain_bridges(state, op) {
-        Some(bridges) => {
+        Some(bridges_back) => {
             // Nothing the op or its undo could drop or refuse: the undo is
             // the direct inverse and the bridges' MTU and MAC, as the full
             // path below gives, without trying it on a copy of the host
@@ -242,9 +242,7 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
             let mut undo = direct_inverse(state, op)?;
             let removed = state.apply(op)?;
             debug_assert!(removed.is_empty(), "{op}: {removed:?}");
-            let bridges: Vec<&crate::state::Link> = bridges.iter().collect();
-            undo.extend(bridge_mtus(&bridges));
-            undo.extend(bridge_macs(&bridges));
+            undo.extend(bridges_back);
             Ok(undo)
         }
         None => apply_with_inverse_tried(state, op),
@@ -399,14 +397,15 @@ fn bridge_macs<'a>(bridges: &'a [&'a crate::state::Link]) -> impl Iterator<Item 
 }
 
 /// When neither `op` nor its undo can drop or change anything but the
-/// settings they name, the bridges whose MTU and MAC its undo sets back
-/// (as they are in `s`, before `op`); `None` otherwise. That is: `op` sets
+/// settings they name, the ops that set back the MTU and MAC of the bridges
+/// whose ports it changes (as they are in `s`, before `op`: MTUs first, as
+/// [`bridge_mtus`] and [`bridge_macs`] give them); `None` otherwise. That is: `op` sets
 /// the MAC, MTU, state or master of an Ethernet link (a unicast MAC) that
 /// is no bridge and carries no address and no route, and every bridge whose ports it changes keeps
 /// an MTU of 1280 or more whatever its ports do (none has one below) and
 /// carries no route whose MTU would follow. What attaching and detaching
 /// guests does.
-fn plain_bridges(s: &Snapshot, op: &Op) -> Option<Vec<crate::state::Link>> {
+fn plain_bridges(s: &Snapshot, op: &Op) -> Option<Vec<Op>> {
     let (name, mtu) = match op {
         Op::SetMac { name, .. } | Op::SetUp { name, .. } | Op::SetMaster { name, .. } => {
             (name, None)
@@ -431,7 +430,7 @@ fn plain_bridges(s: &Snapshot, op: &Op) -> Option<Vec<crate::state::Link>> {
     if low(l.mtu) || mtu.is_some_and(low) {
         return None;
     }
-    let mut bridges = Vec::new();
+    let mut bridges: Vec<&crate::state::Link> = Vec::new();
     for b in s.bridges_changed_by(op) {
         let b = s.link(&b).filter(|b| b.kind == LinkKind::Bridge)?;
         let routes_follow = s.routes.iter().any(|r| {
@@ -445,9 +444,9 @@ fn plain_bridges(s: &Snapshot, op: &Op) -> Option<Vec<crate::state::Link>> {
         if routes_follow || low(b.mtu) || (carries(&b.name) && ports_low()) {
             return None;
         }
-        bridges.push(b.clone());
+        bridges.push(b);
     }
-    Some(bridges)
+    Some(bridge_mtus(&bridges).chain(bridge_macs(&bridges)).collect())
 }
 
 /// The ops that put back what an op removed as a side effect. An IPv6

@@ -18,6 +18,8 @@
 //! link the transaction created, learnt after creating it). A torn last line,
 //! from a crash during a write, is ignored: its steps had not been sent.
 
+mod line;
+
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -187,13 +189,15 @@ impl Journal {
         const CHUNK: usize = 60 * 1024;
         self.line.clear();
         for u in undo {
-            let line = UndoLine::Undo {
-                step: u.step,
-                did: u.did.as_ref(),
-                ops: &u.ops,
-            };
-            serde_json::to_writer(&mut self.line, &line)
-                .map_err(|e| Error::internal("write journal", e))?;
+            if !line::write_undo(&mut self.line, u.step, u.did.as_ref(), &u.ops) {
+                let line = UndoLine::Undo {
+                    step: u.step,
+                    did: u.did.as_ref(),
+                    ops: &u.ops,
+                };
+                serde_json::to_writer(&mut self.line, &line)
+                    .map_err(|e| Error::internal("write journal", e))?;
+            }
             self.line.push(b'\n');
             if self.line.len() >= CHUNK {
                 self.flush_line()?;
@@ -217,10 +221,15 @@ pub fn remove(path: &Path) -> Result<()> {
 }
 
 /// This boot's id (`/proc/sys/kernel/random/boot_id`), or empty if unknown.
+/// Read once per process: it cannot change while the process lives.
 pub fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    })
+    .clone()
 }
 
 /// What an unfinished journal says.
