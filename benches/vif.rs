@@ -344,10 +344,8 @@ fn run(tool: Tool, w: Workload, p: &Prepared, env: &Env) -> BenchResult<(Duratio
                     .map_err(|e| e.to_string())?
                     .with_state_dir(&p.state_dir);
                 if veths {
-                    let mut links: Vec<IfName> = creates
-                        .iter()
-                        .flat_map(|op| op.links().into_iter().cloned())
-                        .collect();
+                    let mut links: Vec<IfName> =
+                        creates.iter().flat_map(|op| op.links().cloned()).collect();
                     links.sort();
                     let scope = xenbr::netlink::Scope {
                         links,

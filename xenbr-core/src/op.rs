@@ -132,22 +132,22 @@ impl Op {
     }
 
     /// Every link this op names: its subject, a master, a route's output links.
-    pub fn links(&self) -> Vec<&IfName> {
-        let mut v: Vec<&IfName> = Vec::with_capacity(2);
-        match self {
-            Op::CreateVeth { name, peer } => v.extend([name, peer]),
-            Op::Rename { name, .. } => v.push(name),
-            Op::SetMaster { name, master } => {
-                v.push(name);
-                v.extend(master.as_ref());
-            }
-            Op::AddRoute(r) | Op::DelRoute(r) => {
-                v.extend(r.oif.as_ref());
-                v.extend(r.multipath.iter().filter_map(|h| h.oif.as_ref()));
-            }
-            _ => v.extend(self.subject()),
-        }
-        v
+    pub fn links(&self) -> impl Iterator<Item = &IfName> + '_ {
+        let (first, second) = match self {
+            Op::CreateVeth { name, peer } => (Some(name), Some(peer)),
+            Op::Rename { name, .. } => (Some(name), None),
+            Op::SetMaster { name, master } => (Some(name), master.as_ref()),
+            Op::AddRoute(r) | Op::DelRoute(r) => (r.oif.as_ref(), None),
+            _ => (self.subject(), None),
+        };
+        let hops = match self {
+            Op::AddRoute(r) | Op::DelRoute(r) => r.multipath.as_slice(),
+            _ => &[],
+        };
+        first
+            .into_iter()
+            .chain(second)
+            .chain(hops.iter().filter_map(|h| h.oif.as_ref()))
     }
 
     /// True for the ops that create a link.

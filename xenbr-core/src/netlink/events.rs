@@ -75,7 +75,7 @@ pub struct LinkState {
     pub kind: LinkKind,
     /// The driver's kind string (`IFLA_INFO_KIND`: `bridge`, `tun`, `veth`),
     /// when the kernel gives one.
-    pub info_kind: Option<String>,
+    pub info_kind: Option<std::borrow::Cow<'static, str>>,
     /// Administratively up.
     pub up: bool,
     /// Its MTU.

@@ -2,6 +2,7 @@
 //! [`Snapshot`]. Kernel indices are resolved to names once, at the end.
 
 use crate::fasthash::FastMap;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use netlink_packet_core::{DecodeError, Nla, Parseable};
@@ -283,17 +284,17 @@ fn u64_at(v: &[u8], at: usize) -> u64 {
 }
 
 /// `IF_OPER_*` as `ip` and netlink-packet-route's names spell them.
-fn oper_state(v: u8) -> String {
-    match v {
-        0 => "unknown".into(),
-        1 => "notpresent".into(),
-        2 => "down".into(),
-        3 => "lowerlayerdown".into(),
-        4 => "testing".into(),
-        5 => "dormant".into(),
-        6 => "up".into(),
-        v => format!("other({v})"),
-    }
+fn oper_state(v: u8) -> Cow<'static, str> {
+    Cow::Borrowed(match v {
+        0 => "unknown",
+        1 => "notpresent",
+        2 => "down",
+        3 => "lowerlayerdown",
+        4 => "testing",
+        5 => "dormant",
+        6 => "up",
+        v => return Cow::Owned(format!("other({v})")),
+    })
 }
 
 /// Parses the payload of an `RTM_NEWLINK` message; `None` for a link
@@ -370,7 +371,13 @@ fn parse_info(nested: &[u8], link: &mut Link) -> std::result::Result<(), DecodeE
                     "tun" => LinkKind::Tun,
                     _ => LinkKind::Other,
                 };
-                link.info_kind = Some(k.to_string());
+                // The kinds a host is made of are not copied.
+                link.info_kind = Some(
+                    match ["bridge", "veth", "tun"].into_iter().find(|c| *c == k) {
+                        Some(c) => Cow::Borrowed(c),
+                        None => Cow::Owned(k.to_string()),
+                    },
+                );
             }
             IFLA_INFO_DATA if link.kind == LinkKind::Bridge => {
                 let mut b = BridgeInfo {
@@ -693,7 +700,7 @@ mod tests {
             (LinkKind::Veth, true, Some(10))
         );
         assert_eq!(
-            (r.link.max_mtu, r.link.oper.as_str(), r.link.up),
+            (r.link.max_mtu, &*r.link.oper, r.link.up),
             (None, "other(42)", false)
         );
 

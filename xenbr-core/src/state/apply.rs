@@ -1330,7 +1330,7 @@ fn invalid_mac(op: &Op, mac: crate::names::MacAddr) -> Error {
     )
 }
 
-fn new_link(name: &IfName, kind: LinkKind, info_kind: &str) -> Link {
+fn new_link(name: &IfName, kind: LinkKind, info_kind: &'static str) -> Link {
     Link {
         info_kind: Some(info_kind.into()),
         oper: "down".into(),

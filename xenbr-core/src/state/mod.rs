@@ -12,6 +12,7 @@ pub mod apply;
 pub mod compare;
 mod display;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -69,7 +70,7 @@ pub struct Link {
     pub kind: LinkKind,
     /// The driver's kind string (`IFLA_INFO_KIND`), when the kernel gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub info_kind: Option<String>,
+    pub info_kind: Option<Cow<'static, str>>,
     /// Its hardware address, when it has one of six bytes.
     pub mac: Option<MacAddr>,
     /// Its MTU.
@@ -83,7 +84,7 @@ pub struct Link {
     /// Administratively up (`ip link set up`).
     pub up: bool,
     /// Operational state (`up`, `down`, `lowerlayerdown`, `unknown`, ...). Never compared.
-    pub oper: String,
+    pub oper: Cow<'static, str>,
     /// The bridge (or other master) this link is a port of.
     pub master: Option<IfName>,
     /// For a veth end: the other end's name when it is in this namespace.
@@ -306,7 +307,7 @@ impl Link {
             min_mtu: None,
             max_mtu: None,
             up: false,
-            oper: String::new(),
+            oper: Cow::Borrowed(""),
             master: None,
             peer: None,
             peer_elsewhere: false,

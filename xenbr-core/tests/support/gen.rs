@@ -1124,7 +1124,7 @@ impl OpSequence {
         let Ok(undo) = apply_with_inverse(&mut self.state, &op) else {
             return false;
         };
-        h.seen.extend(op.links().into_iter().cloned());
+        h.seen.extend(op.links().cloned());
         // The links the undo names (a port's old bridge, a deleted link's
         // ports and routes' links).
         h.touched
