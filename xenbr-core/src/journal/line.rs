@@ -152,7 +152,7 @@ mod tests {
     fn serde_line(step: usize, did: Option<&BoundOp>, ops: &[BoundOp]) -> Vec<u8> {
         serde_json::to_vec(&Entry::Undo {
             step,
-            did: did.cloned(),
+            did: did.cloned().map(Box::new),
             ops: ops.to_vec(),
         })
         .unwrap()
@@ -195,7 +195,7 @@ mod tests {
             any_op(),
             prop::collection::vec((name(), any::<u32>()), 0..3),
         )
-            .prop_map(|(op, at)| BoundOp { op, at })
+            .prop_map(|(op, at)| BoundOp { op, at: at.into() })
     }
 
     static WROTE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -214,7 +214,7 @@ mod tests {
             let wrote = write_undo(&mut out, step, did.as_ref(), &ops);
             let all = did.iter().chain(&ops);
             let plain = |b: &BoundOp| {
-                let names = b.op.links().into_iter().chain(b.at.iter().map(|(n, _)| n));
+                let names = b.op.links().chain(b.at.iter().map(|(n, _)| n));
                 !matches!(b.op, Op::DeleteLink { .. })
                     && names.into_iter().all(|n| n.as_str().chars().all(|c| c >= ' ' && c != '"' && c != '\\' && c != '\u{7f}'))
             };

@@ -25,6 +25,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 use crate::names::IfName;
@@ -39,9 +40,14 @@ pub struct BoundOp {
     /// `(name, index)` for each link the op names whose index was known. For
     /// an op that re-creates a link (the undo of a delete): the indices the
     /// deleted link had, which the re-created one replaces.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub at: Vec<(IfName, u32)>,
+    #[serde(default, skip_serializing_if = "SmallVec::is_empty")]
+    pub at: BoundLinks,
 }
+
+/// The `(name, index)` pairs of a [`BoundOp`], held inline up to two (one
+/// link for most ops, two for a master's): a batch of guests journals
+/// thousands of them.
+pub type BoundLinks = SmallVec<[(IfName, u32); 2]>;
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +74,7 @@ pub enum Entry {
         /// The step itself when it sets a link's MTU, MAC, master or state
         /// (see [`StepUndo::did`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        did: Option<BoundOp>,
+        did: Option<Box<BoundOp>>,
         /// The undo ops.
         ops: Vec<BoundOp>,
     },
@@ -105,7 +111,7 @@ pub struct StepUndo {
     /// (A step journaled but never sent, after one that never ran either,
     /// finds the link as neither its undo nor the step would leave it, and
     /// its undo would set a value the model had only in a plan never run.)
-    pub did: Option<BoundOp>,
+    pub did: Option<Box<BoundOp>>,
     /// The undo ops, in the order they apply.
     pub ops: Vec<BoundOp>,
 }
@@ -189,10 +195,10 @@ impl Journal {
         const CHUNK: usize = 60 * 1024;
         self.line.clear();
         for u in undo {
-            if !line::write_undo(&mut self.line, u.step, u.did.as_ref(), &u.ops) {
+            if !line::write_undo(&mut self.line, u.step, u.did.as_deref(), &u.ops) {
                 let line = UndoLine::Undo {
                     step: u.step,
-                    did: u.did.as_ref(),
+                    did: u.did.as_deref(),
                     ops: &u.ops,
                 };
                 serde_json::to_writer(&mut self.line, &line)
@@ -317,14 +323,14 @@ mod tests {
                 name: IfName::new("vif1.0").unwrap(),
                 master: None,
             },
-            at: vec![(IfName::new("vif1.0").unwrap(), 12)],
+            at: vec![(IfName::new("vif1.0").unwrap(), 12)].into(),
         }];
         let did = BoundOp {
             op: Op::SetMaster {
                 name: IfName::new("vif1.0").unwrap(),
                 master: Some(IfName::new("xenbr0").unwrap()),
             },
-            at: vec![
+            at: smallvec::smallvec![
                 (IfName::new("vif1.0").unwrap(), 12),
                 (IfName::new("xenbr0").unwrap(), 3),
             ],
@@ -338,14 +344,14 @@ mod tests {
             .unwrap();
             let owned = serde_json::to_string(&Entry::Undo {
                 step: 3,
-                did: did.clone(),
+                did: did.clone().map(Box::new),
                 ops: ops.clone(),
             })
             .unwrap();
             assert_eq!(borrowed, owned);
             // And reads back as it was.
             match serde_json::from_str::<Entry>(&owned).unwrap() {
-                Entry::Undo { did: back, .. } => assert_eq!(back, did),
+                Entry::Undo { did: back, .. } => assert_eq!(back, did.clone().map(Box::new)),
                 e => panic!("{e:?}"),
             }
         }
@@ -368,7 +374,7 @@ mod tests {
                 did: None,
                 ops: vec![BoundOp {
                     op: Op::DeleteLink { name: name.clone() },
-                    at: vec![],
+                    at: SmallVec::new(),
                 }],
             },
             Entry::Created {

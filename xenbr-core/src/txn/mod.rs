@@ -17,7 +17,7 @@ pub use statedir::{Lock, StateDir};
 
 use crate::error::{Error, Result};
 use crate::fasthash::{FastMap, FastSet};
-use crate::journal::{BoundOp, Entry, Journal, StepUndo};
+use crate::journal::{BoundLinks, BoundOp, Entry, Journal, StepUndo};
 use crate::names::IfName;
 use crate::netlink::{Encoded, Outcome, Request, Socket};
 use crate::op::Op;
@@ -260,10 +260,15 @@ fn forward(
     let n = plan.steps.len();
     let mut i = 0;
     faults.at(0, n)?;
-    // What the current segment set. Sized for one segment of every step and
-    // its undo, as a batch of guests is, and cleared for each segment:
-    // growing it step by step rehashed it a dozen times.
-    let mut set_here: FastSet<Touch> = FastSet::with_capacity_and_hasher(2 * n, Default::default());
+    // What the current segment set, as 64-bit hashes of the touches: two
+    // that collide (about one chance in 10^12 for a thousand guests) only
+    // end a segment early, which costs a round trip and nothing else. Sized
+    // for one segment of every step and its undo, as a batch of guests is,
+    // and cleared for each segment: grown step by step it rehashed a dozen
+    // times, and touches themselves were five times the size.
+    let mut set_here: FastSet<u64> = FastSet::with_capacity_and_hasher(2 * n, Default::default());
+    let hasher = std::hash::BuildHasherDefault::<crate::fasthash::FastHasher>::default();
+    let hash = |t: Touch| std::hash::BuildHasher::hash_one(&hasher, t);
     while i < n {
         // A create is a segment of its own: its undo (delete by name, as
         // its index is not known yet) is journaled only once every earlier
@@ -288,12 +293,12 @@ fn forward(
         while end < n {
             end += 1;
             let done = &plan.steps[end - 1];
-            set_here.extend(touches(&done.op));
-            set_here.extend(done.undo.iter().flat_map(touches));
+            set_here.extend(touches(&done.op).map(hash));
+            set_here.extend(done.undo.iter().flat_map(touches).map(hash));
             let next = plan.steps.get(end);
             let next_creates = next.is_some_and(|s| s.op.is_create());
             let next_sets_again =
-                next.is_some_and(|s| touches(&s.op).any(|t| set_here.contains(&t)));
+                next.is_some_and(|s| touches(&s.op).any(|t| set_here.contains(&hash(t))));
             if done.op.is_create() || next_creates || next_sets_again || faults.boundary(end) {
                 break;
             }
@@ -313,19 +318,18 @@ fn forward(
             // step deleted them.
             let bound = |op: &Op, map: &FastMap<IfName, u32>, gone: &[(IfName, u32)]| {
                 op.links()
-                    .into_iter()
                     .filter_map(|n| {
                         map.get(n)
                             .or_else(|| gone.iter().find(|(g, _)| g == n).map(|(_, i)| i))
                             .map(|i| (n.clone(), *i))
                     })
-                    .collect::<Vec<(IfName, u32)>>()
+                    .collect::<BoundLinks>()
             };
             // An undo that re-creates a link (of a delete) records the indices
             // it replaces, read before the delete: replay maps older entries'
             // indices to the new link's. (Only undos of deletes re-create, so
             // this list is almost always empty and allocates nothing.)
-            let replaced: Vec<(usize, Vec<(IfName, u32)>)> = step
+            let replaced: Vec<(usize, BoundLinks)> = step
                 .undo
                 .iter()
                 .enumerate()
@@ -383,7 +387,7 @@ fn forward(
             p.set_by_undo.extend(step.undo.iter().filter_map(setting));
             p.journaled.push(StepUndo {
                 step: k + 1,
-                did,
+                did: did.map(Box::new),
                 ops: undo,
             });
             if let Some(last) = reqs.last_mut() {
@@ -596,7 +600,8 @@ fn read_as_ports(
         return Ok(None);
     }
     // The links predicted, by index, and the names of their bridges by index.
-    let mut want: FastMap<u32, &crate::state::Link> = FastMap::default();
+    let mut want: FastMap<u32, &crate::state::Link> =
+        FastMap::with_capacity_and_hasher(plan.touched.len(), Default::default());
     let mut bridges: FastMap<u32, &IfName> = FastMap::default();
     for name in &plan.touched {
         let Some(l) = plan.expected.link(name) else {
