@@ -723,6 +723,14 @@ fn verdicts(r: &Row) -> Vec<String> {
         |v| v <= E_OVER_B,
         beside(Lib, Batch),
     );
+    // What (e)/(b) is measured against: the floor's own ratio to ip -batch.
+    // (e) cannot go below (f); when (f)/(b) is near 0.75, so is (e)/(b).
+    if let Some(v) = r.paired(Floor, Batch) {
+        println!(
+            "    for reference, (f)/(b), the floor's own: {v:.2}{}",
+            beside(Floor, Batch)
+        );
+    }
     goal(
         "(d)/(c) <= 1.3",
         r.paired(Cli, IpEach),

@@ -137,10 +137,11 @@ pub fn private_sysfs() -> BenchResult<()> {
 
 /// The `xenbr` command built from this tree, in the profile the benchmark
 /// itself was built in (release under `cargo bench`, debug under `cargo
-/// test --benches`). It is built first (`cargo build -p xenbr-cli`), so
-/// that a benchmark never times a stale binary; cargo has released its
-/// lock by the time a benchmark runs. `XENBR_BIN` names another binary and
-/// skips the build.
+/// test --benches`). It is built first, so that a benchmark never times a
+/// stale binary; cargo has released its lock by the time a benchmark runs.
+/// A release build is the one `scripts/build-cli` makes for installing
+/// (statically linked), so that the benchmark times what a host runs.
+/// `XENBR_BIN` names another binary and skips the build.
 pub fn xenbr_cli(bench: &str) -> PathBuf {
     if let Some(p) = std::env::var_os("XENBR_BIN").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
@@ -152,13 +153,22 @@ pub fn xenbr_cli(bench: &str) -> PathBuf {
         .and_then(Path::parent)
         .unwrap_or_else(|| fail(bench, "cannot tell the target directory"));
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    if release {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/build-cli");
+        let out = Command::new(script)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| fail(bench, &format!("{script}: {e}")));
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || path.is_empty() {
+            fail(bench, &format!("{script} failed: {:?}", out.status));
+        }
+        return PathBuf::from(path);
+    }
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args(["build", "-q", "-p", "xenbr-cli", "--bin", "xenbr"])
         .arg("--manifest-path")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
-    if release {
-        cmd.arg("--release");
-    }
     match cmd.status() {
         Ok(s) if s.success() => {}
         other => fail(
