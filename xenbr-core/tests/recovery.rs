@@ -614,6 +614,38 @@ fn a_source_a_closer_prefix_makes_remote_is_refused() {
     refused_as_not_undoable("recovery_src_closer_prefix", &setup, &ops, "172.0.0.0/9");
 }
 
+/// A preferred source that is loopback's address and also the broadcast
+/// address of eth0's prefix, added before it: the local table holds eth0's
+/// broadcast route under that key first, and the kernel refuses the source
+/// ("Invalid prefsrc address"; law seed 2028506109906796379, where the plan
+/// failed half-way and rolled back). The model refuses it before the first
+/// change.
+#[test]
+fn a_source_that_is_also_a_broadcast_is_refused() {
+    let test = "recovery_src_broadcast";
+    let mut lo = address("lo", "192.0.2.255/24", None);
+    lo.broadcast = Some("192.0.2.255".parse().unwrap());
+    lo.scope = 254;
+    let Some((_world, _dir, mut host, before)) =
+        prepared(test, &[up("lo", true), Op::add_address(lo)])
+    else {
+        return;
+    };
+    let mut r = route("198.51.100.0/24", None, "eth0", Some(100), 254);
+    r.prefsrc = Some("192.0.2.255".parse().unwrap());
+    let ops = vec![
+        Op::add_address(address("eth0", "203.0.113.9/32", None)),
+        Op::add_route(r),
+    ];
+    let e = crash::run(&mut host, &ops).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("192.0.2.255") && text.contains("no local address"),
+        "{test}: {text}"
+    );
+    same(&mut host, &before, &format!("{test}: a refused plan"));
+}
+
 /// Loopback with 198.18.5.1/24, eth0 with 198.18.5.10/24 (and, if
 /// `closer`, 198.18.5.5/25), a route in table 1000 preferring
 /// 198.18.5.10, and a plan deleting that address and taking eth0 down.

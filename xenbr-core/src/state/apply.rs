@@ -977,10 +977,10 @@ impl Snapshot {
     /// True when the kernel takes IPv4 `ip` for a local source: as a new
     /// route's preferred source (fib_valid_prefsrc), and when an address
     /// with it goes, to keep the routes preferring it (fib_del_ifaddr).
-    /// That is one of the host's addresses, or inside the
-    /// prefix of a loopback primary (a route of type local) when no more
-    /// specific route of the main or local table covers it and it is no
-    /// broadcast address. Without custom rules the kernel looks the source
+    /// That is no broadcast address of a link that is up, and one of the
+    /// host's addresses, or inside the prefix of a loopback primary (a route
+    /// of type local) when no more specific route of the main or local table
+    /// covers it. Without custom rules the kernel looks the source
     /// up in the main and local tables together (one trie), so a prefix of
     /// another link's address inside loopback's makes the source remote;
     /// with them it looks in the local table only and would accept it. The
@@ -989,6 +989,16 @@ impl Snapshot {
     /// undo the kernel refuses.
     fn is_local_source(&self, ip: IpAddr) -> bool {
         const IFA_F_NOPREFIXROUTE: u32 = 0x200;
+        // An address that is also a broadcast address has two routes of
+        // its key in the local table, and the lookup takes whichever was
+        // added first: the broadcast route of an address added before it
+        // makes it no local source (law seed 2028506109906796379: "Invalid
+        // prefsrc address"). The model does not keep that order and takes
+        // the stricter answer.
+        let broadcasts = self.broadcasts();
+        if broadcasts.contains(&ip) {
+            return false;
+        }
         if self.addresses.iter().any(|a| a.address.addr() == ip) {
             return true;
         }
@@ -1019,7 +1029,7 @@ impl Snapshot {
                 && r.destination.prefix() > local
                 && r.destination.contains(ip)
         });
-        !closer_prefix && !closer_route && !self.broadcasts().contains(&ip)
+        !closer_prefix && !closer_route
     }
 
     /// True when the kernel holds a route of its own under the key of `r`
