@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::names::{IfName, MacAddr};
-use crate::state::apply::{same_address, same_route, Removed};
+use crate::state::apply::{same_address, same_route, Removed, RTNH_F_DEAD};
 use crate::state::{Address, LinkKind, Route, Snapshot};
 
 /// One change to the host's network configuration.
@@ -233,6 +233,24 @@ impl Op {
 /// `op` is added back at its end. An undo that does not even apply is
 /// refused here, before anything is done, rather than in a rollback.
 pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
+    apply_with_inverse_for(state, op, Undone::Maybe)
+}
+
+/// Whether the op whose undo is computed may itself be undone: a step of a
+/// plan may (a rollback, a recover); a step of a plan's inverse, which is
+/// built only to show or predict the way back, never is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Undone {
+    Maybe,
+    Never,
+}
+
+/// [`apply_with_inverse`], for an op that may or may not be undone itself.
+pub(crate) fn apply_with_inverse_for(
+    state: &mut Snapshot,
+    op: &Op,
+    undone: Undone,
+) -> Result<Vec<Op>> {
     match plain_bridges(state, op) {
         Some(bridges_back) => {
             // Nothing the op or its undo could drop or refuse: the undo is
@@ -245,7 +263,7 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
             undo.extend(bridges_back);
             Ok(undo)
         }
-        None => apply_with_inverse_tried(state, op),
+        None => tried(state, op, undone),
     }
 }
 
@@ -254,6 +272,10 @@ pub fn apply_with_inverse(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
 /// gives the same (`tests/model_laws.rs`).
 #[doc(hidden)]
 pub fn apply_with_inverse_tried(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>> {
+    tried(state, op, Undone::Maybe)
+}
+
+fn tried(state: &mut Snapshot, op: &Op, undone: Undone) -> Result<Vec<Op>> {
     let mut undo = direct_inverse(state, op)?;
     let before = state.clone();
     let mut removed = state.apply(op)?;
@@ -364,6 +386,39 @@ pub fn apply_with_inverse_tried(state: &mut Snapshot, op: &Op) -> Result<Vec<Op>
                 format!("xenbr could not undo it ({e}), so it will not do it"),
             ));
         }
+    }
+    // A hop the undo leaves dead that was alive before the op: nothing in
+    // an undo brings it back (the kernel revives a hop only when its link
+    // comes up or gets an IPv4 address), and the undo of an earlier step
+    // that takes the route's last live hop would then flush the route with
+    // nothing to add it back (law seed 5081730437875172653: an address
+    // added to a bridge and taken away again left the bridge's hops dead,
+    // and recover lost the route).
+    let dead = |h: &crate::state::NextHop| h.flags & RTNH_F_DEAD != 0;
+    let killed = before
+        .routes
+        .iter()
+        .filter(|_| undone == Undone::Maybe)
+        .find(|b| {
+            trial
+                .routes
+                .iter()
+                .find(|t| same_route(t, b))
+                .is_some_and(|t| {
+                    b.multipath.iter().filter(|h| !dead(h)).any(|hb| {
+                        t.multipath
+                            .iter()
+                            .any(|ht| ht.oif == hb.oif && ht.gateway == hb.gateway && dead(ht))
+                    })
+                })
+        });
+    if let Some(r) = killed {
+        let text = format!(
+            "its undo would leave hops of the multipath route {r} dead, which xenbr could \
+             not bring back, so it will not do it"
+        );
+        *state = before;
+        return Err(Error::invalid(op.describe(), text));
     }
     undo.extend(again);
     // The MAC of those bridges, set back last, after their ports.
@@ -790,6 +845,34 @@ mod tests {
         }
         assert_eq!(diff(before, &s), Vec::<String>::new(), "undo: {undo:?}");
         undo
+    }
+
+    /// Adding the first IPv4 address to a link whose multipath hops are
+    /// alive: its undo takes that address away again and leaves the hops
+    /// dead, which nothing brings back, so the op is refused (law seed
+    /// 5081730437875172653, where recover then lost the route). A link
+    /// that carries no hop takes the address as before.
+    #[test]
+    fn an_undo_that_would_leave_multipath_hops_dead_is_refused() {
+        let mut before = host(&[bridge("a"), up("a", true), bridge("b"), up("b", true)]);
+        let hop = |gw: &str, dev: &str| crate::state::NextHop {
+            gateway: Some(gw.parse().unwrap()),
+            oif: Some(n(dev)),
+            weight: 1,
+            flags: 0,
+        };
+        let mut r = route("203.0.113.2/32", None, "a", None, 254);
+        r.oif = None;
+        r.multipath = vec![hop("192.0.2.1", "a"), hop("192.0.2.2", "b")];
+        before.routes.push(r);
+        let mut s = before.clone();
+        let e = apply_with_inverse(&mut s, &Op::add_address(address("a", "192.0.2.4/28", None)))
+            .unwrap_err();
+        assert!(e.to_string().contains("multipath route"), "{e}");
+        assert_eq!(diff(&before, &s), Vec::<String>::new());
+        let mut c = host(&[bridge("c"), up("c", true)]);
+        c.routes = before.routes.clone();
+        round_trip(&c, &Op::add_address(address("c", "192.0.2.4/28", None)));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::names::IfName;
-use crate::op::{apply_with_inverse, Op};
+use crate::op::{apply_with_inverse_for, Op, Undone};
 use crate::state::Snapshot;
 
 /// One step: an op and the ops that undo it (from the state just before it).
@@ -40,12 +40,16 @@ impl Plan {
     /// Dry-runs `ops` on `before` and records each one's undo. Fails, naming
     /// the op, if any op cannot apply to the state its predecessors leave.
     pub fn build(before: &Snapshot, ops: Vec<Op>) -> Result<Plan> {
+        Self::build_for(before, ops, Undone::Maybe)
+    }
+
+    fn build_for(before: &Snapshot, ops: Vec<Op>, undone: Undone) -> Result<Plan> {
         let mut state = before.clone();
         state.track_port_mtus();
         let mut steps = Vec::with_capacity(ops.len());
         let mut touched: Vec<IfName> = Vec::new();
         for op in ops {
-            let undo = apply_with_inverse(&mut state, &op)?;
+            let undo = apply_with_inverse_for(&mut state, &op, undone)?;
             match &op {
                 Op::Rename { name, to } => {
                     touched.retain(|n| n != name);
@@ -85,7 +89,7 @@ impl Plan {
 
     /// The plan of the undo: what `xenbr plan` shows as the way back.
     pub fn inverse(&self) -> Result<Plan> {
-        Plan::build(&self.expected, self.undo_all())
+        Plan::build_for(&self.expected, self.undo_all(), Undone::Never)
     }
 }
 

@@ -225,7 +225,7 @@ const IP6_RT_PRIO_USER: u32 = 1024;
 
 /// `RTNH_F_DEAD`: a hop the kernel no longer uses (see
 /// [`Snapshot::cut_routes`]).
-const RTNH_F_DEAD: u8 = 1;
+pub(crate) const RTNH_F_DEAD: u8 = 1;
 
 /// `IFA_F_PERMANENT`.
 const IFA_F_PERMANENT: u32 = 0x80;
