@@ -731,13 +731,15 @@ impl Snapshot {
                 let gone = self.addresses.remove(pos);
                 if gone.address.is_ipv4() {
                     let mut locals = vec![gone.address.addr()];
+                    // A primary takes its secondaries with it: those of its
+                    // prefix length in its subnet, a peer's for a peer
+                    // address, as they were made (__inet_del_ifa).
                     if !gone.is_secondary() {
-                        let net = gone.address.network();
                         removed.addresses = self.take_addresses(|b| {
                             b.ifname == gone.ifname
                                 && b.is_secondary()
                                 && b.address.prefix() == gone.address.prefix()
-                                && b.address.network() == net
+                                && same_subnet(b, &gone)
                         });
                         locals.extend(removed.addresses.iter().map(|b| b.address.addr()));
                     }
@@ -1508,6 +1510,43 @@ mod tests {
     /// route: EEXIST, as do its prefix and broadcast; an address on a link
     /// that is down keeps its local route, not its broadcast. The model keeps no such routes for addresses a plan
     /// adds, so it must know them.
+    /// Peer addresses with the same peer are primary and secondary, and
+    /// deleting the primary takes the secondary with it; one with another
+    /// peer stays (measured on 6.18 with promote_secondaries off, the
+    /// default). The model swept secondaries by address alone and kept it
+    /// (model law: plan then undo swapped primary and secondary).
+    #[test]
+    fn a_peer_primary_takes_its_secondaries_with_it() {
+        let peer = |a: &str, p: &str| {
+            let mut x = address("A", a, None);
+            x.peer = Some(p.parse().unwrap());
+            x
+        };
+        let mut s = Snapshot::default();
+        s.apply(&bridge("A")).unwrap();
+        for a in [
+            peer("192.0.2.4/32", "192.0.2.200"),
+            peer("192.0.2.3/32", "192.0.2.200"),
+            peer("192.0.2.5/32", "192.0.2.201"),
+        ] {
+            s.apply(&Op::add_address(a)).unwrap();
+        }
+        let secondary = |s: &Snapshot, a: &str| {
+            s.addresses
+                .iter()
+                .find(|x| x.address.to_string() == a)
+                .map(|x| x.is_secondary())
+        };
+        assert_eq!(secondary(&s, "192.0.2.3/32"), Some(true));
+        assert_eq!(secondary(&s, "192.0.2.5/32"), Some(false));
+        let removed = s
+            .apply(&Op::del_address(peer("192.0.2.4/32", "192.0.2.200")))
+            .unwrap();
+        assert_eq!(removed.addresses.len(), 1);
+        assert_eq!(secondary(&s, "192.0.2.3/32"), None);
+        assert_eq!(secondary(&s, "192.0.2.5/32"), Some(false));
+    }
+
     #[test]
     fn a_route_in_the_local_table_meets_an_addresss_own() {
         let mut s = Snapshot::default();
