@@ -779,7 +779,10 @@ impl Snapshot {
                     }
                 }
                 self.check_route(op, r)?;
-                if self.routes.iter().any(|b| same_route_key(r, b)) || self.has_local_route(r) {
+                if self.routes.iter().any(|b| same_route_key(r, b))
+                    || self.has_local_route(r)
+                    || self.has_prefix_route(r)
+                {
                     return Err(kernel_errno(
                         op,
                         libc::EEXIST,
@@ -1061,6 +1064,35 @@ impl Snapshot {
                         && a.address.network() == dest))
         });
         of_address || (dest.prefix() == 32 && self.broadcasts().contains(&dest.addr()))
+    }
+
+    /// True when the kernel holds the prefix route of an IPv4 primary under
+    /// the key of `r` in the main table, which the model does not keep for
+    /// addresses a plan adds (fib_add_ifaddr): on a link that is up and no
+    /// loopback, of a primary without noprefixroute whose prefix is more than
+    /// its own address (a peer's, for a peer address), with the address's
+    /// metric and no TOS (law seed 7190092097876389113: EEXIST half-way).
+    fn has_prefix_route(&self, r: &Route) -> bool {
+        const IFA_F_NOPREFIXROUTE: u32 = 0x200;
+        if r.table != super::RT_TABLE_MAIN
+            || !r.destination.is_ipv4()
+            || r.source.is_some()
+            || r.tos != 0
+        {
+            return false;
+        }
+        let priority = effective_priority(r);
+        self.addresses.iter().any(|a| {
+            let on = a.peer.unwrap_or(a.address.addr());
+            a.address.is_ipv4()
+                && !a.is_secondary()
+                && a.flags & IFA_F_NOPREFIXROUTE == 0
+                && (on != a.address.addr() || a.address.prefix() < 32)
+                && a.metric.unwrap_or(0) == priority
+                && IpNet::new(on, a.address.prefix()).is_ok_and(|n| n.network() == r.destination)
+                && self.link(&a.ifname).is_some_and(|l| l.up)
+                && !self.is_loopback(&a.ifname)
+        })
     }
 
     /// True when the kernel refuses `gw` as a gateway for what it is: a
@@ -1545,6 +1577,40 @@ mod tests {
         assert_eq!(removed.addresses.len(), 1);
         assert_eq!(secondary(&s, "192.0.2.3/32"), None);
         assert_eq!(secondary(&s, "192.0.2.5/32"), Some(false));
+    }
+
+    /// An IPv4 primary added on a link that is up brings a prefix route in
+    /// the main table with the address's metric: a route of that key added
+    /// after it gets EEXIST (law seed 7190092097876389113), one with another
+    /// metric does not, nor one of a link that is down.
+    #[test]
+    fn a_route_in_the_main_table_meets_an_addresss_prefix_route() {
+        let mut s = Snapshot::default();
+        for b in ["A", "B", "C"] {
+            s.apply(&bridge(b)).unwrap();
+        }
+        s.apply(&up("A")).unwrap();
+        s.apply(&up("B")).unwrap();
+        s.apply(&Op::add_address(address("A", "198.51.100.3/24", None)))
+            .unwrap();
+        s.apply(&Op::add_address(address("C", "203.0.113.3/24", None)))
+            .unwrap();
+        let route = |dest: &str, dev: &str, metric: Option<u32>| {
+            let mut r = crate::sandbox::route(dest, None, dev, metric, 254);
+            r.scope = 253;
+            Op::add_route(r)
+        };
+        let e = s
+            .clone()
+            .apply(&route("198.51.100.0/24", "B", None))
+            .unwrap_err();
+        assert!(e.to_string().contains("exists already"), "{e}");
+        s.clone()
+            .apply(&route("198.51.100.0/24", "B", Some(100)))
+            .unwrap();
+        s.clone()
+            .apply(&route("203.0.113.0/24", "B", None))
+            .unwrap();
     }
 
     #[test]
