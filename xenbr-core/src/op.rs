@@ -394,24 +394,10 @@ fn tried(state: &mut Snapshot, op: &Op, undone: Undone) -> Result<Vec<Op>> {
     // nothing to add it back (law seed 5081730437875172653: an address
     // added to a bridge and taken away again left the bridge's hops dead,
     // and recover lost the route).
-    let dead = |h: &crate::state::NextHop| h.flags & RTNH_F_DEAD != 0;
-    let killed = before
-        .routes
-        .iter()
-        .filter(|_| undone == Undone::Maybe)
-        .find(|b| {
-            trial
-                .routes
-                .iter()
-                .find(|t| same_route(t, b))
-                .is_some_and(|t| {
-                    b.multipath.iter().filter(|h| !dead(h)).any(|hb| {
-                        t.multipath
-                            .iter()
-                            .any(|ht| ht.oif == hb.oif && ht.gateway == hb.gateway && dead(ht))
-                    })
-                })
-        });
+    let killed = match undone {
+        Undone::Maybe => hops_left_dead(&before, &trial),
+        Undone::Never => None,
+    };
     if let Some(r) = killed {
         let text = format!(
             "its undo would leave hops of the multipath route {r} dead, which xenbr could \
@@ -428,6 +414,22 @@ fn tried(state: &mut Snapshot, op: &Op, undone: Undone) -> Result<Vec<Op>> {
         }
     }
     Ok(undo)
+}
+
+/// A multipath route of `before` with a hop that was alive there and is
+/// dead in `after`.
+fn hops_left_dead<'a>(before: &'a Snapshot, after: &Snapshot) -> Option<&'a Route> {
+    let dead = |h: &crate::state::NextHop| h.flags & RTNH_F_DEAD != 0;
+    before.routes.iter().find(|b| {
+        let Some(a) = after.routes.iter().find(|a| same_route(a, b)) else {
+            return false;
+        };
+        b.multipath.iter().filter(|h| !dead(h)).any(|hb| {
+            a.multipath
+                .iter()
+                .any(|ha| ha.oif == hb.oif && ha.gateway == hb.gateway && dead(ha))
+        })
+    })
 }
 
 /// The MTU of each of `bridges` as it was.
@@ -808,7 +810,7 @@ impl fmt::Display for Op {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::{address, route};
+    use crate::sandbox::{address, hop, route};
     use crate::state::compare::diff;
 
     fn n(s: &str) -> IfName {
@@ -855,12 +857,6 @@ mod tests {
     #[test]
     fn an_undo_that_would_leave_multipath_hops_dead_is_refused() {
         let mut before = host(&[bridge("a"), up("a", true), bridge("b"), up("b", true)]);
-        let hop = |gw: &str, dev: &str| crate::state::NextHop {
-            gateway: Some(gw.parse().unwrap()),
-            oif: Some(n(dev)),
-            weight: 1,
-            flags: 0,
-        };
         let mut r = route("203.0.113.2/32", None, "a", None, 254);
         r.oif = None;
         r.multipath = vec![hop("192.0.2.1", "a"), hop("192.0.2.2", "b")];

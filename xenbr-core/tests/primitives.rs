@@ -10,7 +10,7 @@ mod support;
 
 use ops::{bridge, delete, fixed_bridge, mac, master, n, new_mac, new_mtu, rename, up, veth};
 use xenbr_core::op::Op;
-use xenbr_core::sandbox::{address, route};
+use xenbr_core::sandbox::{address, hop, route};
 use xenbr_core::state::RT_TABLE_MAIN;
 use xenbr_core::{ErrorKind, IfName, MacAddr, Plan};
 
@@ -350,17 +350,10 @@ fn a_scoped_snapshot_names_every_hop_of_a_multipath_route() {
     r.oif = None;
     r.scope = 0;
     r.multipath = vec![
+        hop("192.0.2.1", "eth0"),
         NextHop {
-            gateway: Some("192.0.2.1".parse().unwrap()),
-            oif: Some(n("eth0")),
-            weight: 1,
-            flags: 0,
-        },
-        NextHop {
-            gateway: Some("198.51.100.1".parse().unwrap()),
-            oif: Some(n("nic1")),
             weight: 2,
-            flags: 0,
+            ..hop("198.51.100.1", "nic1")
         },
     ];
     w.host
@@ -884,19 +877,13 @@ fn an_address_that_is_an_on_link_gateway_is_refused() {
 /// configuration, as for a route's own flags.
 #[test]
 fn a_hops_link_state_flags_are_not_configuration() {
-    use xenbr_core::state::NextHop;
     let mut r = route("10.9.0.0/16", None, "eth0", None, RT_TABLE_MAIN);
     r.oif = None;
     r.scope = 0;
     r.multipath = ["eth0", "nic1"]
         .iter()
         .zip(["192.0.2.1", "198.51.100.1"])
-        .map(|(dev, gw)| NextHop {
-            gateway: Some(gw.parse().unwrap()),
-            oif: Some(n(dev)),
-            weight: 1,
-            flags: 0,
-        })
+        .map(|(dev, gw)| hop(gw, dev))
         .collect();
     let w = world!("hop_linkdown");
     // nic1's other end stays down: no carrier.
@@ -959,12 +946,6 @@ fn loopbacks_own_addresses_are_the_kernels() {
 /// v1 and v3 are up, so they have carrier).
 fn multipath_setup() -> Vec<Op> {
     use xenbr_core::state::NextHop;
-    let hop = |gw: &str, dev: &str| NextHop {
-        gateway: Some(gw.parse().unwrap()),
-        oif: Some(n(dev)),
-        weight: 1,
-        flags: 0,
-    };
     let multipath = |dest: &str, hops: Vec<NextHop>| {
         let mut r = route(dest, None, "eth0", None, RT_TABLE_MAIN);
         r.oif = None;

@@ -19,7 +19,7 @@ use ops::{bridge, delete, fixed_bridge, master, n, new_mac, new_mtu, rename, up,
 use std::path::PathBuf;
 use xenbr_core::op::Op;
 use xenbr_core::sandbox::World;
-use xenbr_core::sandbox::{address, route};
+use xenbr_core::sandbox::{address, hop, route};
 use xenbr_core::{ErrorKind, Host, MacAddr, Plan, Recovered, Snapshot};
 
 /// The child's side of a crash (see `support/crash.rs`).
@@ -296,13 +296,6 @@ fn delete_a_bridge_that_chose_its_mac() {
 /// must change nothing when the delete never ran (crash with it journaled).
 #[test]
 fn delete_a_hop_link_of_an_ipv6_multipath_route() {
-    use xenbr_core::state::NextHop;
-    let hop = |gw: &str, dev: &str| NextHop {
-        gateway: Some(gw.parse().unwrap()),
-        oif: Some(n(dev)),
-        weight: 1,
-        flags: 0,
-    };
     let mut r = route("fd00:3::/64", None, "eth0", None, 254);
     r.oif = None;
     r.multipath = vec![
@@ -567,10 +560,8 @@ fn ipv4_multipath_route_that_could_not_come_back_is_refused() {
 fn multipath_losing_addresses(v0_flags: u8) -> (Vec<Op>, Vec<Op>) {
     use xenbr_core::state::NextHop;
     let hop = |gw: &str, dev: &str, flags: u8| NextHop {
-        gateway: Some(gw.parse().unwrap()),
-        oif: Some(n(dev)),
-        weight: 1,
         flags,
+        ..hop(gw, dev)
     };
     let mut r = route("10.7.0.0/16", None, "eth0", Some(50), 254);
     r.oif = None;

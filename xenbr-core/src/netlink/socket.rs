@@ -419,20 +419,23 @@ pub(crate) struct Encoded {
 }
 
 impl Encoded {
-    /// Room for `n` requests of a link's size.
-    pub(crate) fn with_capacity(n: usize) -> Encoded {
-        Encoded {
+    /// `reqs` encoded in order, each with a fresh sequence number of `sock`.
+    pub(crate) fn of<'a>(
+        sock: &mut Socket,
+        reqs: impl ExactSizeIterator<Item = &'a super::Request>,
+    ) -> Encoded {
+        let n = reqs.len();
+        let mut e = Encoded {
+            // Room for requests of a link's size.
             bytes: Vec::with_capacity(n * 64),
             ends: Vec::with_capacity(n),
             seqs: Vec::with_capacity(n),
+        };
+        for req in reqs {
+            e.seqs.push(req.encode(sock, &mut e.bytes));
+            e.ends.push(e.bytes.len());
         }
-    }
-
-    /// Encodes `req` with a fresh sequence number of `sock`.
-    pub(crate) fn push(&mut self, sock: &mut Socket, req: &super::Request) {
-        let seq = req.encode(sock, &mut self.bytes);
-        self.ends.push(self.bytes.len());
-        self.seqs.push(seq);
+        e
     }
 
     /// How many requests it holds.

@@ -14,5 +14,6 @@ mod world;
 pub use netns::Netns;
 pub use probe::{probe, Reach};
 pub use world::{
-    address, route, Guest, World, GUEST_NET, HOST_ADDR4, HOST_ADDR6, UPSTREAM_ADDR4, UPSTREAM_ADDR6,
+    address, hop, route, Guest, World, GUEST_NET, HOST_ADDR4, HOST_ADDR6, UPSTREAM_ADDR4,
+    UPSTREAM_ADDR6,
 };

@@ -8,7 +8,7 @@ use super::Netns;
 use crate::error::Result;
 use crate::names::{IfName, IpNet};
 use crate::op::Op;
-use crate::state::{Address, Route, RT_TABLE_MAIN};
+use crate::state::{Address, NextHop, Route, RT_TABLE_MAIN};
 
 /// The upstream router's IPv4 address (on `up0`).
 pub const UPSTREAM_ADDR4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -82,6 +82,17 @@ pub fn route(dest: &str, gw: Option<&str>, dev: &str, metric: Option<u32>, table
         multipath: Vec::new(),
         pref: v6.then_some(0),
         expires: None,
+    }
+}
+
+/// A next hop of a multipath route, `nexthop via GW dev DEV` (weight 1, no
+/// flags).
+pub fn hop(gw: &str, dev: &str) -> NextHop {
+    NextHop {
+        gateway: Some(gw.parse().expect("a valid built-in gateway")),
+        oif: Some(name(dev)),
+        weight: 1,
+        flags: 0,
     }
 }
 

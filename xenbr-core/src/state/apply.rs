@@ -223,6 +223,9 @@ impl Route {
 /// `IP6_RT_PRIO_USER`: the metric of an IPv6 route added without one.
 const IP6_RT_PRIO_USER: u32 = 1024;
 
+/// `IFA_F_NOPREFIXROUTE`: an address the kernel makes no prefix route for.
+const IFA_F_NOPREFIXROUTE: u32 = 0x200;
+
 /// `RTNH_F_DEAD`: a hop the kernel no longer uses (see
 /// [`Snapshot::cut_routes`]).
 pub(crate) const RTNH_F_DEAD: u8 = 1;
@@ -993,15 +996,13 @@ impl Snapshot {
     /// it refuses a plan the kernel would have carried out, never one whose
     /// undo the kernel refuses.
     fn is_local_source(&self, ip: IpAddr) -> bool {
-        const IFA_F_NOPREFIXROUTE: u32 = 0x200;
         // An address that is also a broadcast address has two routes of
         // its key in the local table, and the lookup takes whichever was
         // added first: the broadcast route of an address added before it
         // makes it no local source (law seed 2028506109906796379: "Invalid
         // prefsrc address"). The model does not keep that order and takes
         // the stricter answer.
-        let broadcasts = self.broadcasts();
-        if broadcasts.contains(&ip) {
+        if self.broadcasts().contains(&ip) {
             return false;
         }
         if self.addresses.iter().any(|a| a.address.addr() == ip) {
@@ -1073,7 +1074,6 @@ impl Snapshot {
     /// its own address (a peer's, for a peer address), with the address's
     /// metric and no TOS (law seed 7190092097876389113: EEXIST half-way).
     fn has_prefix_route(&self, r: &Route) -> bool {
-        const IFA_F_NOPREFIXROUTE: u32 = 0x200;
         if r.table != super::RT_TABLE_MAIN
             || !r.destination.is_ipv4()
             || r.source.is_some()
@@ -1132,7 +1132,6 @@ impl Snapshot {
     /// address there, or of a static route through it without a gateway (in
     /// table `table` or one the kernel's rules look up).
     fn reaches(&self, oif: &IfName, gw: IpAddr, table: u32) -> bool {
-        const IFA_F_NOPREFIXROUTE: u32 = 0x200;
         let by_address = self.addresses_of(oif).any(|a| {
             let max = if a.address.is_ipv4() { 32 } else { 128 };
             a.address.is_ipv4() == gw.is_ipv4()

@@ -401,10 +401,7 @@ fn forward(
         }
         journal.append_undo(&p.journaled[first_undo..])?;
         faults.journaled(i);
-        let mut encoded = Encoded::with_capacity(reqs.len());
-        for r in &reqs {
-            encoded.push(sock, r);
-        }
+        let encoded = Encoded::of(sock, reqs.iter());
         // From here on, every step of the segment may have reached the kernel.
         p.sent = end;
         p.requests += reqs.len();
@@ -478,8 +475,7 @@ pub(crate) fn direct(sock: &mut Socket, ops: &[Op]) -> Result<()> {
 
 /// Sends one request and waits for its ACK.
 pub(crate) fn send_one(sock: &mut Socket, req: &Request, what: &str) -> Result<()> {
-    let mut one = Encoded::with_capacity(1);
-    one.push(sock, req);
+    let one = Encoded::of(sock, [req].into_iter());
     match sock.batch(&one, 0, what)?.pop() {
         Some(Outcome::Done) => Ok(()),
         Some(Outcome::Failed(ack)) => Err(ack.into_error(what, req.exists_note())),

@@ -255,10 +255,7 @@ fn flush(sock: &mut Socket, batch: &mut Vec<(Request, String)>, errors: &mut Vec
     if batch.is_empty() {
         return;
     }
-    let mut reqs = Encoded::with_capacity(batch.len());
-    for (r, _) in batch.iter() {
-        reqs.push(sock, r);
-    }
+    let reqs = Encoded::of(sock, batch.iter().map(|(r, _)| r));
     // Each datagram's requests are all processed; a failure must not stop
     // the rest of the undo, so send datagrams one at a time until all went.
     let mut start = 0;
